@@ -1,0 +1,37 @@
+"""The embedded default: a small ResNet on Fashion-MNIST, tuned for time-to-accuracy on a 2-core CPU.
+
+    python -m imagenet_jax.main --config configs/default.py --workdir /tmp/fashion_mnist
+
+Expect: >= 91% top-1 on all 10,000 test images in under 10 minutes on 2 CPU cores (BENCHMARKS.md has the
+measured run). Fashion-MNIST is prepared offline from Debian's dataset-fashion-mnist on first use.
+"""
+
+import ml_collections
+
+from imagenet_jax.config import get_base_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """Fashion-MNIST, resnet_small (3x3 stem + 2x2 pool, 3 stages of one basic block), SGD, cosine."""
+    config = get_base_config()
+    config.model = "resnet_small"
+    config.model_options = ml_collections.ConfigDict(
+        {"stage_sizes": (1, 1, 1), "stage_widths": (32, 64, 128), "stem_width": 32, "stem": "small_pool"}
+    )
+    config.dataset = "fashion_mnist"
+    config.image_size = 28
+    config.crop_pct = 1.0
+    config.train_preprocess = "random_crop_pad(2)|flip_lr"
+    config.eval_preprocess = ""
+    config.normalize_mean = (72.94,)  # Fashion-MNIST training-set pixel mean and std.
+    config.normalize_std = (90.02,)
+    config.shuffle_buffer_size = 60_000
+    config.cache_dataset = True
+    config.batch_size = 256
+    config.num_epochs = 5.0
+    config.learning_rate = 0.1
+    config.warmup_epochs = 0.5
+    config.weight_decay = 5e-4
+    config.label_smoothing = 0.0
+    config.log_every_steps = 50
+    return config

@@ -1,0 +1,61 @@
+"""The base config: every key a run understands, with its default. Config files change only what differs."""
+
+import ml_collections
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+    """Returns the full schema with ImageNet ResNet-50 style defaults."""
+    config = ml_collections.ConfigDict()
+
+    # Model: a registered name (`python -m imagenet_jax.models`) and its variant options.
+    config.model = "resnet50"
+    config.model_options = ml_collections.ConfigDict()
+    config.half_precision = False  # bf16 compute; params, loss and BN statistics stay float32.
+
+    # Data.
+    config.dataset = "imagenet2012"  # a registered dataset (imagenet_jax/data/datasets.py).
+    config.data_dir = ""  # TFDS data dir; "" means $TFDS_DATA_DIR or ~/tensorflow_datasets.
+    config.manual_dir = ""  # where manually downloaded source files are; "" means the dataset's default.
+    config.train_split = ""  # "" means the dataset's default.
+    config.eval_split = ""
+    config.num_classes = 0  # 0 means: read it from the dataset.
+    config.image_size = 224
+    config.crop_pct = 0.875  # eval: resize the short side to image_size / crop_pct, then center crop.
+    # Preprocessing op chains ("op|op(arg)"); see imagenet_jax/data/preprocessing.py for the ops.
+    config.train_preprocess = "random_resized_crop|flip_lr"
+    config.eval_preprocess = "resize_center_crop"
+    config.normalize_mean = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+    config.normalize_std = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+    config.shuffle_buffer_size = 16_384
+    config.cache_dataset = False  # keep decoded images in memory (small datasets only).
+
+    # Duration and batch.
+    config.batch_size = 1024  # global, over all devices and processes.
+    config.eval_batch_size = 0  # 0 means batch_size.
+    config.num_epochs = 90.0
+    config.num_train_steps = -1  # > 0 wins over num_epochs.
+
+    # Optimizer and schedule.
+    config.optimizer = "sgd"  # sgd | adamw
+    config.learning_rate = 0.1  # at lr_reference_batch_size; scaled linearly with batch_size.
+    config.lr_reference_batch_size = 256  # 0 disables linear scaling (Goyal et al. 2017).
+    config.momentum = 0.9
+    config.nesterov = True
+    config.adam_b2 = 0.999
+    config.weight_decay = 1e-4
+    config.decay_bn_and_bias = False  # False: no weight decay on BN scales/offsets and biases.
+    config.schedule = "cosine"  # cosine | step | constant
+    config.warmup_epochs = 5.0
+    config.lr_step_epochs = (30.0, 60.0, 80.0)  # schedule="step": multiply by lr_step_factor at each.
+    config.lr_step_factor = 0.1
+    config.label_smoothing = 0.1
+    config.aux_loss_weight = 0.3  # weight of auxiliary classifiers' losses (GoogLeNet, Inception-v3).
+
+    # Bookkeeping.
+    config.seed = 0
+    config.log_every_steps = 100
+    config.eval_every_steps = 0  # 0 means once per epoch; always at the end.
+    config.checkpoint_every_steps = 0  # 0 means once per epoch; always at the end.
+    config.keep_checkpoints = 3  # the newest ones; the best-top-1 checkpoint is kept besides.
+    config.allow_config_change = False  # resume even if batch size, schedule or duration changed.
+    return config

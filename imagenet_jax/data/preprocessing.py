@@ -1,0 +1,210 @@
+"""Preprocessing ops chained by name ("random_resized_crop|flip_lr"), run inside tf.data on the host.
+
+Each op maps an image to an image and draws its randomness from a stateless seed, so an example's
+augmentation depends only on (run seed, example position): resumed runs see exactly the same pixels.
+An image enters the chain as encoded bytes; ops that can fuse decoding with cropping (JPEG) take the bytes,
+every other op decodes first. Outputs are uint8 HxWxC; normalization happens on the accelerator.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from imagenet_jax.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessContext:
+    """What every op may need besides the image."""
+
+    image_size: int
+    crop_pct: float
+    channels: int
+
+
+Op = Callable[..., tf.Tensor]  # op(image, seed, context, *args) -> image
+_OPS: dict[str, Op] = {}
+
+
+def register_op(name: str) -> Callable[[Op], Op]:
+    """Decorator adding an op to the registry under `name`."""
+
+    def decorator(op: Op) -> Op:
+        _OPS[name] = op
+        return op
+
+    return decorator
+
+
+def op_names() -> list[str]:
+    """All registered op names."""
+    return sorted(_OPS)
+
+
+def parse_chain(chain: str, key: str = "preprocess") -> list[tuple[str, tuple]]:
+    """Parses "op|op(1, 2)" into [(name, args)]; a ConfigError names `key` on any mistake."""
+    ops = []
+    for part in filter(None, (p.strip() for p in chain.split("|"))):
+        name, _, rest = part.partition("(")
+        name = name.strip()
+        if name not in _OPS:
+            raise ConfigError(f"config.{key}: unknown preprocessing op {name!r}; known ops: {', '.join(op_names())}.")
+        args: tuple = ()
+        if rest:
+            if not rest.endswith(")"):
+                raise ConfigError(f"config.{key}: op {part!r} is missing its closing parenthesis.")
+            try:
+                parsed = ast.literal_eval(f"({rest[:-1]},)") if rest[:-1].strip() else ()
+            except (ValueError, SyntaxError) as error:
+                raise ConfigError(f"config.{key}: arguments of op {part!r} are not Python literals ({error}).") from None
+            args = tuple(parsed)
+        ops.append((name, args))
+    return ops
+
+
+def build(chain: str, context: PreprocessContext, key: str = "preprocess") -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """Returns fn(encoded_or_decoded_image, seed[2]) -> uint8 image of size context.image_size."""
+    ops = parse_chain(chain, key)
+
+    def apply(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        seeds = tf.random.experimental.stateless_split(seed, num=max(len(ops), 1))
+        for index, (name, args) in enumerate(ops):
+            image = _OPS[name](image, seeds[index], context, *args)
+        image = decode(image, context.channels)
+        # Every chain ends at the configured size, so batches always stack.
+        image = _resize_if_needed(image, context.image_size)
+        return tf.ensure_shape(image, (context.image_size, context.image_size, context.channels))
+
+    return apply
+
+
+def decode(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """Decodes encoded bytes (JPEG, PNG, ...) to uint8 HxWxC; passes decoded images through."""
+    if image.dtype != tf.string:
+        return image
+    decoded = tf.io.decode_image(image, channels=channels, expand_animations=False)
+    return tf.ensure_shape(decoded, (None, None, channels))
+
+
+def _is_jpeg(image: tf.Tensor) -> tf.Tensor:
+    return tf.equal(tf.strings.substr(image, 0, 3), b"\xff\xd8\xff")
+
+
+def _image_shape(image: tf.Tensor) -> tf.Tensor:
+    if image.dtype == tf.string:
+        return tf.cond(
+            _is_jpeg(image),
+            lambda: tf.image.extract_jpeg_shape(image),
+            lambda: tf.shape(tf.io.decode_image(image, expand_animations=False)),
+        )
+    return tf.shape(image)
+
+
+def _crop(image: tf.Tensor, window: tf.Tensor, channels: int) -> tf.Tensor:
+    """Crops window [y, x, h, w]; decodes only the window when the bytes are a JPEG."""
+    if image.dtype == tf.string:
+        return tf.cond(
+            _is_jpeg(image),
+            lambda: tf.image.decode_and_crop_jpeg(image, window, channels=channels),
+            lambda: _crop(decode(image, channels), window, channels),
+        )
+    return image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
+
+
+def _resize(image: tf.Tensor, size: tuple, method: str = "bilinear") -> tf.Tensor:
+    resized = tf.image.resize(image, size, method=method, antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def _resize_if_needed(image: tf.Tensor, size: int) -> tf.Tensor:
+    shape = tf.shape(image)
+    return tf.cond(
+        tf.logical_and(tf.equal(shape[0], size), tf.equal(shape[1], size)),
+        lambda: image,
+        lambda: _resize(image, (size, size)),
+    )
+
+
+@register_op("decode")
+def decode_op(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext) -> tf.Tensor:
+    """Decodes the image (no resizing)."""
+    return decode(image, context.channels)
+
+
+@register_op("random_resized_crop")
+def random_resized_crop(
+    image: tf.Tensor,
+    seed: tf.Tensor,
+    context: PreprocessContext,
+    area_min: float = 0.08,
+    area_max: float = 1.0,
+    ratio_min: float = 3 / 4,
+    ratio_max: float = 4 / 3,
+    attempts: int = 10,
+) -> tf.Tensor:
+    """Inception-style crop (random area and aspect ratio, center-crop fallback), resized to image_size."""
+    shape = _image_shape(image)
+    height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    area = height * width
+    draws = tf.random.stateless_uniform((attempts, 2), seed=seed)
+    target_area = area * (area_min + (area_max - area_min) * draws[:, 0])
+    log_ratio = math.log(ratio_min) + (math.log(ratio_max) - math.log(ratio_min)) * draws[:, 1]
+    ratio = tf.exp(log_ratio)
+    crop_w = tf.round(tf.sqrt(target_area * ratio))
+    crop_h = tf.round(tf.sqrt(target_area / ratio))
+    fits = tf.logical_and(crop_w <= width, crop_h <= height)
+    first = tf.argmax(tf.cast(fits, tf.int32))
+    any_fits = tf.reduce_any(fits)
+    # Fallback (as torchvision): the largest center crop with the aspect ratio clamped into range.
+    in_ratio = width / height
+    fallback_w = tf.where(in_ratio < ratio_min, width, tf.where(in_ratio > ratio_max, tf.round(height * ratio_max), width))
+    fallback_h = tf.where(in_ratio < ratio_min, tf.round(width / ratio_min), tf.where(in_ratio > ratio_max, height, height))
+    crop_w = tf.where(any_fits, crop_w[first], fallback_w)
+    crop_h = tf.where(any_fits, crop_h[first], fallback_h)
+    offset_draws = tf.random.stateless_uniform((2,), seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    offset_y = tf.where(any_fits, tf.floor(offset_draws[0] * (height - crop_h + 1)), tf.floor((height - crop_h) / 2))
+    offset_x = tf.where(any_fits, tf.floor(offset_draws[1] * (width - crop_w + 1)), tf.floor((width - crop_w) / 2))
+    window = tf.cast(tf.stack([offset_y, offset_x, crop_h, crop_w]), tf.int32)
+    cropped = _crop(image, window, context.channels)
+    return _resize(cropped, (context.image_size, context.image_size))
+
+
+@register_op("resize_center_crop")
+def resize_center_crop(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext) -> tf.Tensor:
+    """Eval crop: the center image_size/crop_pct square of the image, resized to image_size (decode-fused)."""
+    shape = _image_shape(image)
+    height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    # Same pixels as "resize short side to size/crop_pct, then center crop size", with one resize.
+    side = tf.minimum(height, width) * context.crop_pct
+    crop_h = tf.minimum(tf.round(side), height)
+    crop_w = tf.minimum(tf.round(side), width)
+    window = tf.cast(tf.stack([tf.floor((height - crop_h) / 2), tf.floor((width - crop_w) / 2), crop_h, crop_w]), tf.int32)
+    cropped = _crop(image, window, context.channels)
+    return _resize(cropped, (context.image_size, context.image_size))
+
+
+@register_op("resize")
+def resize(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, size: int = 0) -> tf.Tensor:
+    """Resizes the whole image to size x size (default image_size), ignoring aspect ratio."""
+    size = size or context.image_size
+    return _resize(decode(image, context.channels), (size, size))
+
+
+@register_op("flip_lr")
+def flip_lr(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext) -> tf.Tensor:
+    """Mirrors the image left-right with probability 1/2."""
+    return tf.image.stateless_random_flip_left_right(decode(image, context.channels), seed=seed)
+
+
+@register_op("random_crop_pad")
+def random_crop_pad(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, padding: int = 4) -> tf.Tensor:
+    """Pads each side by `padding` pixels (zeros) and takes a random crop of the original size (CIFAR-style)."""
+    image = decode(image, context.channels)
+    shape = tf.shape(image)
+    padded = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
+    return tf.image.stateless_random_crop(padded, shape, seed=seed)

@@ -1,0 +1,53 @@
+"""Command line: python -m imagenet_jax.main --config configs/NAME.py --workdir DIR [--config.key=value ...]."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from imagenet_jax.errors import UserFacingError
+
+EXIT_CONFIG_OR_DATA_ERROR = 2
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: a checkpoint was saved; rerun the same command to resume.
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an ml_collections config file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics.jsonl and TensorBoard logs.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
+
+
+def main(argv: list[str]) -> None:
+    """Sets up JAX's runtime, then hands the config to the training loop."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import jax
+
+    if _COORDINATOR.value or _NUM_PROCESSES.value:
+        # Must come before anything touches a JAX backend.
+        jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    logging.info("JAX process %d of %d, %d local / %d global devices (%s)", jax.process_index(), jax.process_count(),
+                 jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
+
+    from imagenet_jax.train.loop import Preempted, train_and_evaluate
+
+    try:
+        train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    except UserFacingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG_OR_DATA_ERROR)
+    except Preempted as preempted:
+        print(str(preempted), file=sys.stderr)
+        sys.exit(EXIT_PREEMPTED)
+
+
+def run() -> None:
+    """Entry point for `python -m imagenet_jax.main`."""
+    flags.mark_flags_as_required(["config", "workdir"])
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

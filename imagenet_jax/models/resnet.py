@@ -1,0 +1,253 @@
+"""ResNet family (He et al. 2015/2016) with the variants papers ablate.
+
+Defaults follow torchvision ("v1.5": stride in the 3x3 conv of the bottleneck) so parameter counts and
+weights line up with it. Variant options:
+  version:  "v1.5" | "v1" (stride in the first 1x1, the paper's and Keras') | "v2" (pre-activation)
+  stem:     "imagenet" (7x7/2 + maxpool) | "deep" (ResNet-C: three 3x3) | "small" (3x3/1, no pool)
+            | "small_pool" (3x3/1 then 2x2 max-pool: halves a 28-32 px input cheaply)
+  shortcut: "projection" (1x1 conv stride s) | "avgpool" (ResNet-D: 2x2 avg-pool then 1x1 conv)
+  residual: False gives the "plain" network of the paper's Table 2 (no shortcuts at all).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from imagenet_jax.models.registry import register
+
+VERSIONS = ("v1", "v1.5", "v2")
+STEMS = ("imagenet", "deep", "small", "small_pool")
+SHORTCUTS = ("projection", "avgpool")
+
+
+def _padding(kernel: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    # Symmetric "same" padding as in PyTorch/Keras-with-ZeroPadding; flax's "SAME" pads stride-2
+    # convolutions asymmetrically and would break weight parity.
+    return ((kernel // 2, kernel // 2), (kernel // 2, kernel // 2))
+
+
+class ResNetBlock(nn.Module):
+    """Basic block: two 3x3 convolutions (ResNet-18/34)."""
+
+    filters: int
+    strides: int
+    conv: Any
+    norm: Any
+    project: bool
+    residual: bool = True
+    preact: bool = False
+    stride_in_first: bool = False  # unused by basic blocks; keeps one block signature
+    shortcut: str = "projection"
+    groups: int = 1
+    width_per_group: int = 64
+    zero_init_last_bn: bool = False
+
+    expansion = 1
+
+    @nn.compact
+    def __call__(self, x):
+        if self.preact:
+            return self._preact(x)
+        y = self.conv(self.filters, (3, 3), (self.strides, self.strides), padding=_padding(3))(x)
+        y = nn.relu(self.norm()(y))
+        y = self.conv(self.filters, (3, 3), padding=_padding(3))(y)
+        y = self.norm(scale_init=self._last_scale_init())(y)
+        if self.residual:
+            y = y + _shortcut(self, x, self.filters * self.expansion)
+        return nn.relu(y)
+
+    def _preact(self, x):
+        pre = nn.relu(self.norm()(x))
+        shortcut = _shortcut(self, pre, self.filters, normalize=False) if self.project else x
+        y = self.conv(self.filters, (3, 3), (self.strides, self.strides), padding=_padding(3))(pre)
+        y = nn.relu(self.norm()(y))
+        y = self.conv(self.filters, (3, 3), padding=_padding(3))(y)
+        return y + shortcut if self.residual else y
+
+    def _last_scale_init(self):
+        # "Bag of Tricks": each block starts as the identity, which eases very large-batch training.
+        return nn.initializers.zeros if self.zero_init_last_bn else nn.initializers.ones
+
+
+class BottleneckBlock(ResNetBlock):
+    """Bottleneck block: 1x1 reduce, 3x3 (grouped for ResNeXt), 1x1 expand (ResNet-50+)."""
+
+    expansion = 4
+
+    @nn.compact
+    def __call__(self, x):
+        width = int(self.filters * (self.width_per_group / 64.0)) * self.groups
+        first_strides = (self.strides, self.strides) if self.stride_in_first else (1, 1)
+        middle_strides = (1, 1) if self.stride_in_first else (self.strides, self.strides)
+        if self.preact:
+            pre = nn.relu(self.norm()(x))
+            shortcut = (
+                _shortcut(self, pre, self.filters * self.expansion, normalize=False) if self.project else x
+            )
+            y = self.conv(width, (1, 1), first_strides)(pre)
+            y = nn.relu(self.norm()(y))
+            y = self.conv(width, (3, 3), middle_strides, padding=_padding(3), feature_group_count=self.groups)(y)
+            y = nn.relu(self.norm()(y))
+            y = self.conv(self.filters * self.expansion, (1, 1))(y)
+            return y + shortcut if self.residual else y
+        y = self.conv(width, (1, 1), first_strides)(x)
+        y = nn.relu(self.norm()(y))
+        y = self.conv(width, (3, 3), middle_strides, padding=_padding(3), feature_group_count=self.groups)(y)
+        y = nn.relu(self.norm()(y))
+        y = self.conv(self.filters * self.expansion, (1, 1))(y)
+        y = self.norm(scale_init=self._last_scale_init())(y)
+        if self.residual:
+            y = y + _shortcut(self, x, self.filters * self.expansion)
+        return nn.relu(y)
+
+
+def _shortcut(block: ResNetBlock, x, out_features: int, normalize: bool = True):
+    """Identity, or a projection when the shape changes (1x1 strided conv, or ResNet-D avg-pool + 1x1)."""
+    if not block.project:
+        return x
+    strides = block.strides
+    if block.shortcut == "avgpool" and strides > 1:
+        # ResNet-D: average over the 2x2 window instead of skipping 3/4 of the activations.
+        x = nn.avg_pool(x, (strides, strides), (strides, strides), padding="SAME", count_include_pad=False)
+        strides = 1
+    y = block.conv(out_features, (1, 1), (strides, strides), name="shortcut_conv")(x)
+    return block.norm(name="shortcut_bn")(y) if normalize else y
+
+
+class ResNet(nn.Module):
+    """ResNet over NHWC images; returns float32 logits."""
+
+    stage_sizes: Sequence[int]
+    block_cls: type[ResNetBlock]
+    num_classes: int = 1000
+    stage_widths: Sequence[int] = (64, 128, 256, 512)
+    stem_width: int = 64
+    version: str = "v1.5"
+    stem: str = "imagenet"
+    shortcut: str = "projection"
+    residual: bool = True
+    zero_init_last_bn: bool = False
+    groups: int = 1
+    width_per_group: int = 64
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        _check_choice("version", self.version, VERSIONS)
+        _check_choice("stem", self.stem, STEMS)
+        _check_choice("shortcut", self.shortcut, SHORTCUTS)
+        conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype)
+        norm = functools.partial(
+            nn.BatchNorm,
+            use_running_average=not train,
+            momentum=self.bn_momentum,
+            epsilon=self.bn_epsilon,
+            dtype=self.dtype,
+        )
+        preact = self.version == "v2"
+
+        x = x.astype(self.dtype)
+        x = self._stem(x, conv, norm, preact)
+        in_features = self.stem_width
+        for stage, (num_blocks, filters) in enumerate(zip(self.stage_sizes, self.stage_widths)):
+            for index in range(num_blocks):
+                strides = 2 if stage > 0 and index == 0 else 1
+                out_features = filters * self.block_cls.expansion
+                x = self.block_cls(
+                    filters=filters,
+                    strides=strides,
+                    conv=conv,
+                    norm=norm,
+                    project=strides != 1 or in_features != out_features,
+                    residual=self.residual,
+                    preact=preact,
+                    stride_in_first=self.version == "v1",
+                    shortcut=self.shortcut,
+                    groups=self.groups,
+                    width_per_group=self.width_per_group,
+                    zero_init_last_bn=self.zero_init_last_bn,
+                    name=f"stage{stage + 1}_block{index + 1}",
+                )(x)
+                in_features = out_features
+        if preact:
+            x = nn.relu(norm(name="final_bn")(x))
+        x = jnp.mean(x, axis=(1, 2))
+        x = nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+        return x.astype(jnp.float32)
+
+    def _stem(self, x, conv, norm, preact: bool):
+        if self.stem == "small_pool":
+            x = conv(self.stem_width, (3, 3), padding=_padding(3), name="stem_conv")(x)
+            x = nn.relu(norm(name="stem_bn")(x))
+            return nn.max_pool(x, (2, 2), (2, 2))
+        if self.stem == "small":
+            x = conv(self.stem_width, (3, 3), padding=_padding(3), name="stem_conv")(x)
+            return x if preact else nn.relu(norm(name="stem_bn")(x))
+        if self.stem == "deep":
+            half = self.stem_width // 2
+            x = conv(half, (3, 3), (2, 2), padding=_padding(3), name="stem_conv1")(x)
+            x = nn.relu(norm(name="stem_bn1")(x))
+            x = conv(half, (3, 3), padding=_padding(3), name="stem_conv2")(x)
+            x = nn.relu(norm(name="stem_bn2")(x))
+            x = conv(self.stem_width, (3, 3), padding=_padding(3), name="stem_conv3")(x)
+        else:
+            x = conv(self.stem_width, (7, 7), (2, 2), padding=_padding(7), name="stem_conv")(x)
+        if not preact:
+            x = nn.relu(norm(name="stem_bn")(x))
+        return nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+
+
+def _check_choice(key: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"ResNet option {key}={value!r} is not one of {', '.join(choices)}")
+
+
+def _imagenet_resnet(stage_sizes, block_cls, **defaults):
+    def factory(num_classes: int = 1000, **options) -> ResNet:
+        return ResNet(stage_sizes=stage_sizes, block_cls=block_cls, num_classes=num_classes, **{**defaults, **options})
+
+    return factory
+
+
+resnet18 = register("resnet18")(_imagenet_resnet((2, 2, 2, 2), ResNetBlock))
+resnet34 = register("resnet34")(_imagenet_resnet((3, 4, 6, 3), ResNetBlock))
+resnet50 = register("resnet50")(_imagenet_resnet((3, 4, 6, 3), BottleneckBlock))
+resnet101 = register("resnet101")(_imagenet_resnet((3, 4, 23, 3), BottleneckBlock))
+resnet152 = register("resnet152")(_imagenet_resnet((3, 8, 36, 3), BottleneckBlock))
+wide_resnet50_2 = register("wide_resnet50_2")(_imagenet_resnet((3, 4, 6, 3), BottleneckBlock, width_per_group=128))
+resnext50_32x4d = register("resnext50_32x4d")(
+    _imagenet_resnet((3, 4, 6, 3), BottleneckBlock, groups=32, width_per_group=4)
+)
+
+
+@register("resnet_small", image_size=28)
+def resnet_small(
+    num_classes: int = 10,
+    stage_sizes: Sequence[int] = (1, 1, 1),
+    stage_widths: Sequence[int] = (32, 64, 128),
+    stem_width: int = 32,
+    **options,
+) -> ResNet:
+    """A ResNet for 28-32 px inputs (Fashion-MNIST, CIFAR): 3x3 stem, no pooling stem, basic blocks."""
+    return ResNet(
+        stage_sizes=tuple(stage_sizes),
+        block_cls=ResNetBlock,
+        num_classes=num_classes,
+        stage_widths=tuple(stage_widths),
+        stem_width=stem_width,
+        stem=options.pop("stem", "small"),
+        **options,
+    )
+
+
+@register("resnet20", image_size=32)
+def resnet20(num_classes: int = 10, **options) -> ResNet:
+    """He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, widths 16/32/64), projection shortcuts."""
+    return resnet_small(num_classes, stage_sizes=(3, 3, 3), stage_widths=(16, 32, 64), stem_width=16, **options)

@@ -1,0 +1,1 @@
+"""Device mesh, shardings and assembly of global batches from per-process data."""

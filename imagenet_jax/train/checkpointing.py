@@ -1,0 +1,79 @@
+"""Orbax checkpoints: async saves, newest-N plus best-top-1 retention, restore with fallback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+from imagenet_jax.errors import CheckpointError
+
+
+class Checkpointer:
+    """Saves {state, meta} under DIR/checkpoints/<step>/ and restores the newest one that is intact."""
+
+    def __init__(self, directory: str, keep: int):
+        """Opens (or creates) the checkpoint directory."""
+        policy = checkpoint_managers.AnyPreservationPolicy(
+            [
+                checkpoint_managers.LatestN(keep),
+                checkpoint_managers.BestN(
+                    get_metric_fn=lambda metrics: metrics["top1"], n=1, keep_checkpoints_without_metrics=False
+                ),
+            ]
+        )
+        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=True, create=True)
+        self.manager = ocp.CheckpointManager(directory, options=options)
+
+    def save(self, step: int, state: Any, meta: dict, metrics: dict | None = None) -> None:
+        """Starts an async save of `state` (a pytree of arrays) and `meta` (JSON) at `step`."""
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            metrics=metrics,
+            force=True,
+        )
+
+    def steps(self) -> list[int]:
+        """Finalized checkpoint steps, oldest first."""
+        return sorted(self.manager.all_steps())
+
+    def restore_newest(self, abstract_state: Any) -> tuple[int, Any, dict] | None:
+        """Restores the newest intact checkpoint as (step, state, meta); None if there is none at all.
+
+        A checkpoint that fails to restore is reported and the previous one is tried; if every one fails,
+        raise rather than silently starting over from step 0.
+        """
+        steps = self.steps()
+        failures = []
+        for step in reversed(steps):
+            try:
+                restored = self.manager.restore(
+                    step,
+                    args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()),
+                )
+            except Exception as error:  # noqa: BLE001  (any corruption: report it and fall back)
+                failures.append(step)
+                logging.error("checkpoint at step %d cannot be restored (%s: %s); trying the previous one",
+                              step, type(error).__name__, str(error)[:300])
+                continue
+            if failures:
+                logging.warning("restored step %d instead of the newest, unreadable step(s) %s", step, failures)
+            return step, restored["state"], restored["meta"]
+        if failures:
+            raise CheckpointError(
+                f"none of the checkpoints {failures} in {self.manager.directory} can be restored; move them away "
+                "to start from scratch, or fix the files"
+            )
+        return None
+
+    def wait(self) -> None:
+        """Blocks until pending async saves are written; raises their errors."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        """Waits for pending saves and releases the manager."""
+        self.manager.wait_until_finished()
+        self.manager.close()

@@ -1,0 +1,111 @@
+"""Where metrics go: DIR/metrics.jsonl, TensorBoard and stdout via clu, and a progress line in a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import jax
+from clu import metric_writers
+
+
+class MetricsReporter:
+    """Writes train/eval metrics from process 0 to metrics.jsonl, TensorBoard and the log."""
+
+    def __init__(self, workdir: str, total_steps: int, global_batch_size: int, start_step: int,
+                 elapsed_before: float = 0.0):
+        """Opens the writers; metrics.jsonl lines past `start_step` (from a killed run) are dropped."""
+        self.is_writer = jax.process_index() == 0
+        self.path = os.path.join(workdir, "metrics.jsonl")
+        self.writer = metric_writers.create_default_writer(workdir, just_logging=not self.is_writer, asynchronous=True)
+        self.total_steps = total_steps
+        self.global_batch_size = global_batch_size
+        self.progress = ProgressLine(enabled=self.is_writer and sys.stderr.isatty())
+        self.elapsed_before = elapsed_before
+        self._session_start = time.monotonic()
+        self._window_start = (time.monotonic(), start_step)
+        if self.is_writer:
+            truncate_metrics_after(self.path, start_step)
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """Training wall time over all sessions of this run (survives restarts)."""
+        return self.elapsed_before + time.monotonic() - self._session_start
+
+    def train(self, step: int, metrics: dict[str, float]) -> None:
+        """Records averaged train metrics plus throughput and ETA for the window ending at `step`."""
+        now = time.monotonic()
+        start_time, start_step = self._window_start
+        self._window_start = (now, step)
+        steps_per_second = (step - start_step) / max(now - start_time, 1e-9)
+        metrics = dict(metrics)
+        metrics["steps_per_second"] = steps_per_second
+        metrics["images_per_second"] = steps_per_second * self.global_batch_size
+        metrics["eta_seconds"] = (self.total_steps - step) / max(steps_per_second, 1e-9)
+        metrics["elapsed_seconds"] = self.elapsed_seconds
+        self._write(step, "train", metrics)
+        self.progress.show(step, self.total_steps, metrics)
+
+    def eval(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        """Records eval metrics (loss, top1, top5, num_examples, ...) of `split` at `step`."""
+        self._write(step, split, metrics)
+        self.progress.clear()
+
+    def _write(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        prefix = "train" if split == "train" else f"eval_{split}"
+        self.writer.write_scalars(step, {f"{prefix}/{key}": value for key, value in metrics.items()})
+        if self.is_writer:
+            record = {"step": int(step), "split": split, **{key: _plain(value) for key, value in metrics.items()}}
+            with open(self.path, "a") as stream:
+                stream.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        """Flushes and closes every writer."""
+        self.progress.clear()
+        self.writer.flush()
+        self.writer.close()
+
+
+def truncate_metrics_after(path: str, step: int) -> None:
+    """Drops lines logged after `step` (by a run killed before its next checkpoint) so a resume rewrites them."""
+    if not os.path.exists(path):
+        return
+    with open(path) as stream:
+        kept = [line for line in stream if line.strip() and json.loads(line)["step"] <= step]
+    with open(path + ".tmp", "w") as stream:
+        stream.writelines(kept)
+    os.replace(path + ".tmp", path)
+
+
+def _plain(value):
+    value = value.item() if hasattr(value, "item") else value
+    return value
+
+
+class ProgressLine:
+    """A one-line progress display on a terminal (redrawn in place); silent when not a terminal."""
+
+    def __init__(self, enabled: bool):
+        """Shows progress only if `enabled`."""
+        self.enabled = enabled
+
+    def show(self, step: int, total: int, metrics: dict[str, float]) -> None:
+        """Redraws the line: bar, step, loss, top-1, images/s, ETA."""
+        if not self.enabled:
+            return
+        width = 24
+        filled = int(width * step / max(total, 1))
+        eta = int(metrics.get("eta_seconds", 0))
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {step}/{total} loss {metrics['loss']:.4f} "
+            f"top1 {metrics['top1']:.3f} {metrics['images_per_second']:.0f} img/s ETA {eta // 60}m{eta % 60:02d}s"
+        )
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        """Ends the progress line so log lines start on a fresh line."""
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
