@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging as python_logging
+import os
 import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep its C++ banner out of the log
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -23,6 +27,7 @@ def main(argv: list[str]) -> None:
     """Sets up JAX's runtime, then hands the config to the training loop."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _quiet_library_logs()
     import jax
 
     if _COORDINATOR.value or _NUM_PROCESSES.value:
@@ -41,6 +46,15 @@ def main(argv: list[str]) -> None:
     except Preempted as preempted:
         print(str(preempted), file=sys.stderr)
         sys.exit(EXIT_PREEMPTED)
+
+
+def _quiet_library_logs() -> None:
+    # Orbax and JAX log every save and backend probe at INFO; keep our own INFO lines and their warnings.
+    def keep(record: python_logging.LogRecord) -> bool:
+        noisy = any(part in record.pathname for part in ("/orbax/", "/jax/_src/", "/tensorflow_datasets/"))
+        return record.levelno >= python_logging.WARNING or not noisy
+
+    logging.get_absl_handler().addFilter(keep)
 
 
 def run() -> None:

@@ -1,6 +1,8 @@
 """Model zoo: `create(name, num_classes, **variant_options)` returns a Flax linen module."""
 
-from imagenet_jax.models import resnet  # noqa: F401  (registers the ResNet family)
+# Importing each architecture module registers its names.
+from imagenet_jax.models import alexnet, googlenet, inception_v3, resnet, vgg  # noqa: F401
+from imagenet_jax.models.outputs import split_outputs
 from imagenet_jax.models.registry import UnknownModelError, create, default_image_size, names, register
 
-__all__ = ["UnknownModelError", "create", "default_image_size", "names", "register"]
+__all__ = ["UnknownModelError", "create", "default_image_size", "names", "register", "split_outputs"]

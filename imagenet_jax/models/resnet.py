@@ -7,6 +7,13 @@ weights line up with it. Variant options:
             | "small_pool" (3x3/1 then 2x2 max-pool: halves a 28-32 px input cheaply)
   shortcut: "projection" (1x1 conv stride s) | "avgpool" (ResNet-D: 2x2 avg-pool then 1x1 conv)
   residual: False gives the "plain" network of the paper's Table 2 (no shortcuts at all).
+Keras parity options (keras.applications ResNet50/101/152 and ResNet50V2; see `KERAS_OPTIONS`):
+  conv_bias:              convolutions carry a bias (Keras; in v2 the block convolutions feeding a
+                          BatchNorm stay bias-free, as in Keras' ResNetV2)
+  stride_in_last_block:   ResNetV2 (Keras) downsamples in the last block of stages 1-3, whose identity
+                          shortcut is then subsampled (a 1x1 max-pool), instead of the first block of 2-4
+  stem_pool_zero_padding: pad the stem max-pool with zeros (Keras' ZeroPadding2D) instead of -inf; only
+                          differs in v2, where the pool sees the un-activated convolution output
 """
 
 from __future__ import annotations
@@ -23,6 +30,17 @@ from imagenet_jax.models.registry import register
 VERSIONS = ("v1", "v1.5", "v2")
 STEMS = ("imagenet", "deep", "small", "small_pool")
 SHORTCUTS = ("projection", "avgpool")
+# create() options that reproduce keras.applications' ResNet50/101/152 ("v1") and ResNet50V2 ("v2").
+KERAS_OPTIONS = {
+    "v1": {"version": "v1", "conv_bias": True, "bn_epsilon": 1.001e-5},
+    "v2": {
+        "version": "v2",
+        "conv_bias": True,
+        "bn_epsilon": 1.001e-5,
+        "stride_in_last_block": True,
+        "stem_pool_zero_padding": True,
+    },
+}
 
 
 def _padding(kernel: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -63,8 +81,8 @@ class ResNetBlock(nn.Module):
 
     def _preact(self, x):
         pre = nn.relu(self.norm()(x))
-        shortcut = _shortcut(self, pre, self.filters, normalize=False) if self.project else x
-        y = self.conv(self.filters, (3, 3), (self.strides, self.strides), padding=_padding(3))(pre)
+        shortcut = _shortcut(self, pre if self.project else x, self.filters, normalize=False)
+        y = self.conv(self.filters, (3, 3), (self.strides, self.strides), padding=_padding(3), use_bias=False)(pre)
         y = nn.relu(self.norm()(y))
         y = self.conv(self.filters, (3, 3), padding=_padding(3))(y)
         return y + shortcut if self.residual else y
@@ -86,12 +104,18 @@ class BottleneckBlock(ResNetBlock):
         middle_strides = (1, 1) if self.stride_in_first else (self.strides, self.strides)
         if self.preact:
             pre = nn.relu(self.norm()(x))
-            shortcut = (
-                _shortcut(self, pre, self.filters * self.expansion, normalize=False) if self.project else x
-            )
-            y = self.conv(width, (1, 1), first_strides)(pre)
+            shortcut = _shortcut(self, pre if self.project else x, self.filters * self.expansion, normalize=False)
+            # Convolutions feeding a BatchNorm never need a bias (Keras' ResNetV2 omits them too).
+            y = self.conv(width, (1, 1), first_strides, use_bias=False)(pre)
             y = nn.relu(self.norm()(y))
-            y = self.conv(width, (3, 3), middle_strides, padding=_padding(3), feature_group_count=self.groups)(y)
+            y = self.conv(
+                width,
+                (3, 3),
+                middle_strides,
+                padding=_padding(3),
+                feature_group_count=self.groups,
+                use_bias=False,
+            )(y)
             y = nn.relu(self.norm()(y))
             y = self.conv(self.filters * self.expansion, (1, 1))(y)
             return y + shortcut if self.residual else y
@@ -108,9 +132,10 @@ class BottleneckBlock(ResNetBlock):
 
 def _shortcut(block: ResNetBlock, x, out_features: int, normalize: bool = True):
     """Identity, or a projection when the shape changes (1x1 strided conv, or ResNet-D avg-pool + 1x1)."""
-    if not block.project:
-        return x
     strides = block.strides
+    if not block.project:
+        # Only Keras' ResNetV2 layout strides without projecting: its shortcut is a 1x1 max-pool.
+        return x[:, ::strides, ::strides] if strides > 1 else x
     if block.shortcut == "avgpool" and strides > 1:
         # ResNet-D: average over the 2x2 window instead of skipping 3/4 of the activations.
         x = nn.avg_pool(x, (strides, strides), (strides, strides), padding="SAME", count_include_pad=False)
@@ -136,6 +161,9 @@ class ResNet(nn.Module):
     width_per_group: int = 64
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    conv_bias: bool = False
+    stride_in_last_block: bool = False
+    stem_pool_zero_padding: bool = False
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -143,7 +171,7 @@ class ResNet(nn.Module):
         _check_choice("version", self.version, VERSIONS)
         _check_choice("stem", self.stem, STEMS)
         _check_choice("shortcut", self.shortcut, SHORTCUTS)
-        conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype)
+        conv = functools.partial(nn.Conv, use_bias=self.conv_bias, dtype=self.dtype)
         norm = functools.partial(
             nn.BatchNorm,
             use_running_average=not train,
@@ -156,16 +184,20 @@ class ResNet(nn.Module):
         x = x.astype(self.dtype)
         x = self._stem(x, conv, norm, preact)
         in_features = self.stem_width
-        for stage, (num_blocks, filters) in enumerate(zip(self.stage_sizes, self.stage_widths)):
+        for stage, (num_blocks, filters) in enumerate(zip(self.stage_sizes, self.stage_widths, strict=False)):
             for index in range(num_blocks):
-                strides = 2 if stage > 0 and index == 0 else 1
+                if self.stride_in_last_block:
+                    strides = 2 if stage < len(self.stage_sizes) - 1 and index == num_blocks - 1 else 1
+                else:
+                    strides = 2 if stage > 0 and index == 0 else 1
                 out_features = filters * self.block_cls.expansion
+                project = in_features != out_features or (strides != 1 and not self.stride_in_last_block)
                 x = self.block_cls(
                     filters=filters,
                     strides=strides,
                     conv=conv,
                     norm=norm,
-                    project=strides != 1 or in_features != out_features,
+                    project=project,
                     residual=self.residual,
                     preact=preact,
                     stride_in_first=self.version == "v1",
@@ -201,6 +233,9 @@ class ResNet(nn.Module):
             x = conv(self.stem_width, (7, 7), (2, 2), padding=_padding(7), name="stem_conv")(x)
         if not preact:
             x = nn.relu(norm(name="stem_bn")(x))
+        if self.stem_pool_zero_padding:
+            x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+            return nn.max_pool(x, (3, 3), (2, 2))
         return nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
 
 

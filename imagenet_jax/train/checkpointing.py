@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from typing import Any
+
+import jax
 
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
@@ -16,6 +20,7 @@ class Checkpointer:
 
     def __init__(self, directory: str, keep: int):
         """Opens (or creates) the checkpoint directory."""
+        self.directory = directory
         policy = checkpoint_managers.AnyPreservationPolicy(
             [
                 checkpoint_managers.LatestN(keep),
@@ -60,7 +65,9 @@ class Checkpointer:
                               step, type(error).__name__, str(error)[:300])
                 continue
             if failures:
-                logging.warning("restored step %d instead of the newest, unreadable step(s) %s", step, failures)
+                logging.warning("restored step %d instead of the newest, unreadable step(s) %s (moved to %s)",
+                                step, failures, self._quarantine_dir)
+                self._quarantine(failures)
             return step, restored["state"], restored["meta"]
         if failures:
             raise CheckpointError(
@@ -68,6 +75,20 @@ class Checkpointer:
                 "to start from scratch, or fix the files"
             )
         return None
+
+    @property
+    def _quarantine_dir(self) -> str:
+        return self.directory.rstrip("/") + "_unreadable"
+
+    def _quarantine(self, steps: list[int]) -> None:
+        # Keep unreadable checkpoints for inspection, but out of the way of the saves that will redo them.
+        if jax.process_index() == 0:
+            os.makedirs(self._quarantine_dir, exist_ok=True)
+            for step in steps:
+                target = os.path.join(self._quarantine_dir, str(step))
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.move(os.path.join(self.directory, str(step)), target)
+        self.manager.reload()
 
     def wait(self) -> None:
         """Blocks until pending async saves are written; raises their errors."""

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` (train the embedded default) and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+WORKDIR ?= runs/default
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install fashion-mnist run test test-fast lint
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+# Fashion-MNIST's IDX files from Debian (prepared into TFDS offline on first use).
+fashion-mnist:
+	@if [ ! -d $(FASHION_MNIST_DIR) ]; then \
+	  if command -v apt-get >/dev/null; then \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	  else echo "no apt-get: TFDS will try to download fashion_mnist instead"; fi; \
+	fi
+
+run: install fashion-mnist
+	$(PY) -m imagenet_jax.main --config configs/default.py --workdir $(WORKDIR)
+
+test: install fashion-mnist
+	$(PY) -m pytest -q -n 2 --durations=15
+
+test-fast: install fashion-mnist
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .

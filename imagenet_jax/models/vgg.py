@@ -1,0 +1,92 @@
+"""VGG (Simonyan & Zisserman 2014): torchvision's vgg11..vgg19(_bn) and the paper's configurations A-E.
+
+A stage is a list of convolution kernel sizes (3, or 1 for configuration C's 1x1 layers) followed by a 2x2
+max-pool. Parameters are named like Keras' VGG16/19 (`block1_conv1`, `fc1`, `fc2`) so both port by name;
+the classifier is `head`. Layout follows torchvision: AdaptiveAvgPool(7x7), Linear-ReLU-Dropout twice.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from imagenet_jax.models.layers import adaptive_avg_pool, local_response_norm, symmetric_padding
+from imagenet_jax.models.registry import register
+
+Stage = tuple[int, tuple[int, ...]]  # (features, kernel size of each convolution)
+
+# Table 1 of the paper. "A" is torchvision's vgg11, "B" vgg13, "D" vgg16, "E" vgg19.
+CONFIGURATIONS: dict[str, tuple[Stage, ...]] = {
+    "A": ((64, (3,)), (128, (3,)), (256, (3, 3)), (512, (3, 3)), (512, (3, 3))),
+    "B": ((64, (3, 3)), (128, (3, 3)), (256, (3, 3)), (512, (3, 3)), (512, (3, 3))),
+    "C": ((64, (3, 3)), (128, (3, 3)), (256, (3, 3, 1)), (512, (3, 3, 1)), (512, (3, 3, 1))),
+    "D": ((64, (3, 3)), (128, (3, 3)), (256, (3, 3, 3)), (512, (3, 3, 3)), (512, (3, 3, 3))),
+    "E": ((64, (3, 3)), (128, (3, 3)), (256, (3, 3, 3, 3)), (512, (3, 3, 3, 3)), (512, (3, 3, 3, 3))),
+}
+
+
+class VGG(nn.Module):
+    """VGG over NHWC images; returns float32 logits. Dropout needs `rngs={'dropout': key}` when training."""
+
+    stages: Sequence[Stage]
+    num_classes: int = 1000
+    batch_norm: bool = False
+    lrn: bool = False  # configuration A-LRN: LRN after the first convolution
+    dropout_rate: float = 0.5
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        # torchvision's initialisation: He-normal (fan-out) convolutions, N(0, 0.01) linear layers.
+        conv = functools.partial(
+            nn.Conv, kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"), dtype=self.dtype
+        )
+        dense = functools.partial(nn.Dense, kernel_init=nn.initializers.normal(0.01), dtype=self.dtype)
+        x = x.astype(self.dtype)
+        for stage, (features, kernels) in enumerate(self.stages, start=1):
+            for index, kernel in enumerate(kernels, start=1):
+                name = f"block{stage}_conv{index}"
+                x = conv(features, (kernel, kernel), padding=symmetric_padding(kernel), name=name)(x)
+                if self.batch_norm:
+                    x = nn.BatchNorm(
+                        use_running_average=not train,
+                        momentum=self.bn_momentum,
+                        epsilon=self.bn_epsilon,
+                        dtype=self.dtype,
+                        name=f"block{stage}_bn{index}",
+                    )(x)
+                x = nn.relu(x)
+                if self.lrn and stage == 1 and index == 1:
+                    x = local_response_norm(x)
+            x = nn.max_pool(x, (2, 2), (2, 2))
+        x = adaptive_avg_pool(x, (7, 7))
+        x = x.reshape(x.shape[0], -1)
+        x = nn.relu(dense(4096, name="fc1")(x))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = nn.relu(dense(4096, name="fc2")(x))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = dense(self.num_classes, name="head")(x)
+        return x.astype(jnp.float32)
+
+
+def _vgg_factory(configuration: str, **defaults: Any):
+    def factory(num_classes: int = 1000, **options: Any) -> VGG:
+        return VGG(stages=CONFIGURATIONS[configuration], num_classes=num_classes, **{**defaults, **options})
+
+    factory.__doc__ = f"VGG configuration {configuration}; options: batch_norm, lrn, dropout_rate, dtype."
+    return factory
+
+
+for _letter, _depth in (("A", 11), ("B", 13), ("D", 16), ("E", 19)):
+    register(f"vgg{_depth}")(_vgg_factory(_letter))
+    register(f"vgg{_depth}_bn")(_vgg_factory(_letter, batch_norm=True))
+for _letter in "ABCDE":
+    register(f"vgg_{_letter.lower()}")(_vgg_factory(_letter))
+register("vgg_a_lrn")(_vgg_factory("A", lrn=True))

@@ -1,0 +1,102 @@
+"""Bad configs fail up front with one line naming the key and the fix."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+
+import ml_collections
+import pytest
+
+from imagenet_jax.config import get_base_config, validate_config
+from imagenet_jax.config.validate import config_drift
+from imagenet_jax.errors import ConfigError
+from tests.conftest import REPO, run_main
+
+
+def load_config(name: str) -> ml_collections.ConfigDict:
+    """Loads configs/NAME.py the way config_flags does."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "configs", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+@pytest.mark.parametrize("name", ["default", "resnet18", "resnet50"])
+def test_shipped_configs_are_valid(name):
+    validate_config(load_config(name), device_count=8)
+
+
+def test_resnet50_config_is_the_published_recipe():
+    config = load_config("resnet50")
+    assert (config.batch_size, config.num_epochs, config.warmup_epochs) == (1024, 90, 5)
+    assert config.optimizer == "sgd" and config.nesterov and config.momentum == 0.9
+    assert config.schedule == "cosine" and config.weight_decay == 1e-4 and not config.decay_bn_and_bias
+    assert config.label_smoothing == 0.1 and config.half_precision and config.model_options.zero_init_last_bn
+    from imagenet_jax.train.optimizer import peak_learning_rate
+
+    assert peak_learning_rate(config) == pytest.approx(0.4)
+
+
+def _with(**changes) -> ml_collections.ConfigDict:
+    config = get_base_config()
+    config.unlock() if hasattr(config, "unlock") else None
+    for key, value in changes.items():
+        config[key] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "changes, device_count, expected",
+    [
+        ({"lerning_rate": 0.1}, 1, "config.lerning_rate. Did you mean config.learning_rate"),
+        ({"model": "resnet51"}, 1, "config.model='resnet51' is not a registered model. Did you mean"),
+        ({"dataset": "imagenet2021"}, 1, "config.dataset='imagenet2021' is not a registered dataset"),
+        ({"batch_size": 100}, 8, "config.batch_size=100 does not divide over 8 devices"),
+        ({"eval_batch_size": 12}, 8, "config.eval_batch_size=12 does not divide over 8 devices"),
+        ({"num_train_steps": 0}, 1, "zero training steps"),
+        ({"num_epochs": 0.0}, 1, "zero training steps"),
+        ({"optimizer": "adam"}, 1, "config.optimizer='adam' is not one of"),
+        ({"train_preprocess": "random_resized_crop|flip_ud"}, 1, "config.train_preprocess: unknown preprocessing op"),
+        ({"label_smoothing": 1.0}, 1, "config.label_smoothing"),
+    ],
+)
+def test_bad_config_names_the_key(changes, device_count, expected):
+    with pytest.raises(ConfigError, match=None) as raised:
+        validate_config(_with(**changes), device_count=device_count)
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_config_drift_names_changed_keys_and_ignores_bookkeeping():
+    stored = get_base_config().to_dict()
+    current = {**stored, "batch_size": 512, "eval_every_steps": 7, "data_dir": "/elsewhere"}
+    assert config_drift(stored, current) == ["batch_size"]
+
+
+def test_cli_reports_bad_override_in_one_line_without_traceback(tmp_path):
+    result = run_main(str(tmp_path / "work"), "--config.batch_size=0", timeout=120)
+    assert result.returncode == 2
+    assert "error: config.batch_size=0 must be > 0." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_reports_unknown_override_key(tmp_path):
+    result = run_main(str(tmp_path / "work"), "--config.no_such_key=3", timeout=120)
+    assert result.returncode != 0
+    assert "no_such_key" in result.stderr
+
+
+def test_missing_imagenet_says_how_to_prepare_within_seconds(tmp_path):
+    start = time.monotonic()
+    result = run_main(str(tmp_path / "work"), f"--config.data_dir={tmp_path / 'tfds'}", config="configs/resnet50.py",
+                      timeout=120)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "ILSVRC2012_img_train.tar" in message and "ILSVRC2012_img_val.tar" in message
+    assert f"manual_dir={tmp_path / 'tfds' / 'downloads' / 'manual'}" in message
+    assert f"data_dir={tmp_path / 'tfds'}" in message
+    assert elapsed < 60

@@ -1,0 +1,143 @@
+"""End-to-end runs of `python -m imagenet_jax.main` on real Fashion-MNIST: learning, sharding, resume."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, read_metrics, run_main, tiny_run_overrides
+
+TIMING_KEYS = {"steps_per_second", "images_per_second", "eta_seconds", "elapsed_seconds"}
+
+
+def _trajectory(workdir: str) -> list[dict]:
+    """metrics.jsonl without wall-clock fields: what must be identical between equivalent runs."""
+    return [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in read_metrics(workdir)]
+
+
+def test_short_run_learns_and_writes_the_contract(tmp_path, fashion_mnist_dir):
+    workdir = str(tmp_path / "run")
+    result = run_main(workdir, *tiny_run_overrides(fashion_mnist_dir, steps=40), "--config.eval_every_steps=20")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = read_metrics(workdir)
+    train = [line for line in lines if line["split"] == "train"]
+    evals = [line for line in lines if line["split"] == "test[:1000]"]
+    assert [line["step"] for line in evals] == [20, 40]
+    assert all(line["num_examples"] == 1000 for line in evals)
+    assert all({"loss", "top1", "top5"} <= set(line) for line in lines)
+    assert train[-1]["loss"] < 0.6 * train[0]["loss"]
+    assert evals[-1]["top1"] > 0.6  # chance is 0.1
+    assert evals[-1]["best_top1"] == max(line["top1"] for line in evals)
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["20", "40"]
+    assert os.path.exists(os.path.join(workdir, "config.json"))
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(workdir))
+
+
+def test_eight_devices_give_the_same_losses_as_one(tmp_path, fashion_mnist_dir):
+    overrides = tiny_run_overrides(fashion_mnist_dir, steps=6)
+    runs = {}
+    for devices in (1, 8):
+        workdir = str(tmp_path / f"devices{devices}")
+        env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        result = run_main(workdir, *overrides, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f"{devices} local / {devices} global devices" in result.stderr
+        runs[devices] = _trajectory(workdir)
+    assert len(runs[1]) == len(runs[8]) > 3
+    for one, eight in zip(runs[1], runs[8]):
+        assert one["step"] == eight["step"] and one["split"] == eight["split"]
+        for key in ("loss", "top1", "top5"):
+            assert eight[key] == pytest.approx(one[key], rel=1e-4, abs=2e-3), (one["step"], key)
+
+
+def _wait_for(predicate, timeout: float, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _start(workdir: str, overrides: list[str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "imagenet_jax.main", "--config=configs/default.py", f"--workdir={workdir}",
+               *overrides]
+    return subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_ends_with_identical_metrics(tmp_path, fashion_mnist_dir):
+    overrides = [*tiny_run_overrides(fashion_mnist_dir, steps=24), "--config.checkpoint_every_steps=4",
+                 "--config.eval_every_steps=12"]
+    reference = str(tmp_path / "uninterrupted")
+    assert run_main(reference, *overrides).returncode == 0
+
+    killed = str(tmp_path / "killed")
+    process = _start(killed, overrides)
+    _wait_for(lambda: os.path.isdir(os.path.join(killed, "checkpoints", "8")), 300, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not os.path.isdir(os.path.join(killed, "checkpoints", "24")), "killed too late to test anything"
+    result = run_main(killed, *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resumed from step" in result.stderr
+    assert _trajectory(killed) == _trajectory(reference)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_75_and_resumes_exactly(tmp_path, fashion_mnist_dir):
+    overrides = [*tiny_run_overrides(fashion_mnist_dir, steps=30), "--config.checkpoint_every_steps=1000",
+                 "--config.eval_every_steps=15"]
+    reference = str(tmp_path / "uninterrupted")
+    assert run_main(reference, *overrides).returncode == 0
+
+    preempted = str(tmp_path / "preempted")
+    process = _start(preempted, overrides)
+    _wait_for(lambda: os.path.exists(os.path.join(preempted, "metrics.jsonl"))
+              and len(read_metrics(preempted)) >= 3, 300, process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 75
+    saved = sorted(int(name) for name in os.listdir(os.path.join(preempted, "checkpoints")) if name.isdigit())
+    assert saved and saved[-1] < 30
+    result = run_main(preempted, *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _trajectory(preempted) == _trajectory(reference)
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, fashion_mnist_dir):
+    overrides = [*tiny_run_overrides(fashion_mnist_dir, steps=8), "--config.checkpoint_every_steps=4",
+                 "--config.eval_every_steps=8"]
+    workdir = str(tmp_path / "run")
+    assert run_main(workdir, *overrides).returncode == 0
+    reference = _trajectory(workdir)
+    state_dir = os.path.join(workdir, "checkpoints", "8", "state")
+    for root, _, files in os.walk(state_dir):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as stream:
+                stream.write(b"garbage")
+    result = run_main(workdir, *overrides, "--config.num_train_steps=8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "checkpoint at step 8 cannot be restored" in result.stderr
+    assert "restored step 4 instead of the newest" in result.stderr
+    assert _trajectory(workdir) == reference
+    assert os.path.isdir(os.path.join(workdir, "checkpoints_unreadable", "8")), "the bad checkpoint is kept aside"
+
+
+def test_resuming_with_a_different_batch_size_is_refused(tmp_path, fashion_mnist_dir):
+    workdir = str(tmp_path / "run")
+    overrides = tiny_run_overrides(fashion_mnist_dir, steps=4)
+    assert run_main(workdir, *overrides).returncode == 0
+    result = run_main(workdir, *overrides, "--config.batch_size=32", "--config.num_train_steps=6")
+    assert result.returncode == 2
+    assert "batch_size (64 -> 32)" in result.stderr and "num_train_steps (4 -> 6)" in result.stderr
+    assert "allow_config_change" in result.stderr
+    allowed = run_main(workdir, *overrides, "--config.batch_size=32", "--config.num_train_steps=6",
+                       "--config.allow_config_change=True")
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    shutil.rmtree(workdir)
