@@ -21,14 +21,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.dataset = "fashion_mnist"
     config.image_size = 28
     config.crop_pct = 1.0
-    config.train_preprocess = "random_crop_pad(2)|flip_lr"
+    config.train_preprocess = "flip_lr"  # random crops cost more epochs than they gain in a 4-epoch budget
     config.eval_preprocess = ""
     config.normalize_mean = (72.94,)  # Fashion-MNIST training-set pixel mean and std.
     config.normalize_std = (90.02,)
     config.shuffle_buffer_size = 60_000
     config.cache_dataset = True
     config.batch_size = 256
-    config.num_epochs = 5.0
+    config.num_epochs = 4.0
     config.learning_rate = 0.1
     config.warmup_epochs = 0.5
     config.weight_decay = 5e-4

@@ -41,7 +41,8 @@ def test_eval_scores_every_example_exactly_once(info, batch_size, process_count)
     # Same multiset of labels as the split itself: nothing scored twice, nothing dropped.
     reference = np.concatenate([b["label"] for b in pipeline.eval_batches(
         info, "test[:2500]", local_batch_size=2500, preprocess=pp.build("", CONTEXT), cache=False)()])
-    np.testing.assert_array_equal(np.bincount(np.concatenate(labels), minlength=10), np.bincount(reference, minlength=10))
+    np.testing.assert_array_equal(np.bincount(np.concatenate(labels), minlength=10),
+                                  np.bincount(reference, minlength=10))
 
 
 def _train_stream(info, start_step, seed=0, process_index=0, process_count=1):

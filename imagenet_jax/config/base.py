@@ -58,4 +58,11 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.checkpoint_every_steps = 0  # 0 means once per epoch; always at the end.
     config.keep_checkpoints = 3  # the newest ones; the best-top-1 checkpoint is kept besides.
     config.allow_config_change = False  # resume even if batch size, schedule or duration changed.
+    config.nonfinite_policy = "stop"  # NaN/Inf loss or gradients: "stop" the run, or "skip" the update.
+    config.compilation_cache_dir = "~/.cache/imagenet_jax/xla"  # persistent XLA cache; "" disables it.
+    config.min_free_disk_gb = 0.0  # refuse to start with less free disk in workdir; 0: 3 checkpoints' worth.
+
+    # Parallelism: the mesh is (data, fsdp); the batch is split over all devices.
+    config.fsdp_devices = 1  # > 1: shard params/optimizer state over this many devices (FSDP).
+    config.fsdp_min_size = 2**18  # arrays smaller than this many elements stay replicated.
     return config

@@ -13,7 +13,8 @@ from imagenet_jax.errors import ConfigError
 # trajectory: bookkeeping and where files live.
 RESUME_SAFE_KEYS = frozenset({
     "data_dir", "manual_dir", "eval_every_steps", "checkpoint_every_steps", "log_every_steps",
-    "keep_checkpoints", "allow_config_change", "eval_batch_size",
+    "keep_checkpoints", "allow_config_change", "eval_batch_size", "compilation_cache_dir", "min_free_disk_gb",
+    "fsdp_devices", "fsdp_min_size", "nonfinite_policy",
 })
 
 
@@ -41,6 +42,10 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
     _positive(config, "shuffle_buffer_size")
     _positive(config, "keep_checkpoints")
     _positive(config, "log_every_steps")
+    _positive(config, "fsdp_devices")
+    _choice(config, "nonfinite_policy", ("stop", "skip"))
+    if config.min_free_disk_gb < 0:
+        raise ConfigError(f"config.min_free_disk_gb={config.min_free_disk_gb} must be >= 0.")
     for key in ("eval_batch_size", "eval_every_steps", "checkpoint_every_steps", "num_classes"):
         if config[key] < 0:
             raise ConfigError(f"config.{key}={config[key]} must be >= 0 (0 means the default).")
@@ -61,6 +66,9 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
     parse_chain(config.train_preprocess, "train_preprocess")
     parse_chain(config.eval_preprocess, "eval_preprocess")
     if device_count is not None:
+        if device_count % config.fsdp_devices:
+            raise ConfigError(f"config.fsdp_devices={config.fsdp_devices} does not divide the {device_count} devices: "
+                              "use a divisor of the device count.")
         for key in ("batch_size", "eval_batch_size"):
             value = config[key]
             if value and value % device_count:

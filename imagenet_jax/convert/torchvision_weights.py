@@ -43,7 +43,8 @@ def from_torchvision(state_dict: Mapping[str, Any], name: str, **options: Any) -
     """Converts torchvision model `name`'s state dict to `{"params", "batch_stats"}` of `create(name, ...)`.
 
     `num_classes` and, for GoogLeNet/Inception-v3, `aux_logits` are read from the weights; other `options`
-    are passed to `create` for the shape check.
+    are passed to `create` for the shape check. torchvision's pretrained GoogLeNet and Inception-v3 weights
+    expect `create(..., transform_input=True)`, as torchvision sets it when it loads them.
     """
     rename, flattened_inputs = _module_mapping(name, options)
     variables: Variables = {}

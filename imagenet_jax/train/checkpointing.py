@@ -8,7 +8,6 @@ import shutil
 from typing import Any
 
 import jax
-
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
@@ -55,10 +54,8 @@ class Checkpointer:
         failures = []
         for step in reversed(steps):
             try:
-                restored = self.manager.restore(
-                    step,
-                    args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()),
-                )
+                args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())
+                restored = self.manager.restore(step, args=args)
             except Exception as error:  # noqa: BLE001  (any corruption: report it and fall back)
                 failures.append(step)
                 logging.error("checkpoint at step %d cannot be restored (%s: %s); trying the previous one",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import threading
 
@@ -16,9 +17,8 @@ import numpy as np
 from imagenet_jax import models
 from imagenet_jax.config import validate_config
 from imagenet_jax.config.validate import config_drift
-from imagenet_jax.data import pipeline
-from imagenet_jax.data import preprocessing
-from imagenet_jax.errors import CheckpointError, ConfigError
+from imagenet_jax.data import pipeline, preprocessing
+from imagenet_jax.errors import CheckpointError, ConfigError, UserFacingError
 from imagenet_jax.parallel import mesh as mesh_lib
 from imagenet_jax.train import optimizer as optimizer_lib
 from imagenet_jax.train.checkpointing import Checkpointer
@@ -36,10 +36,15 @@ class Preempted(Exception):
         self.step = step
 
 
+class NonFiniteError(UserFacingError):
+    """A NaN or Inf appeared in the loss or gradients; the last good checkpoint is untouched."""
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains `config` in `workdir` (resuming from its newest checkpoint) and returns the final eval metrics."""
     validate_config(config, jax.device_count())
     _check_workdir(workdir)
+    _enable_compilation_cache(config.compilation_cache_dir)
     process_index, process_count = jax.process_index(), jax.process_count()
 
     # Data.
@@ -67,15 +72,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     model = models.create(config.model, num_classes=num_classes, dtype=dtype, **config.model_options)
     schedule = optimizer_lib.learning_rate_schedule(config, total_steps, steps_per_epoch)
     optimizer = optimizer_lib.create_optimizer(config, schedule)
-    mesh = mesh_lib.make_data_mesh()
+    mesh = mesh_lib.make_mesh(config.fsdp_devices)
     replicated = mesh_lib.replicated(mesh)
     input_shape = (config.image_size, config.image_size, info.channels)
-    init = jax.jit(lambda key: create_train_state(model, optimizer, key, input_shape), out_shardings=replicated)
-    abstract_state = jax.eval_shape(init, jax.random.key(config.seed))
-    state_sharding = jax.tree.map(lambda _: replicated, abstract_state)
+
+    def initial_state(key):
+        return create_train_state(model, optimizer, key, input_shape)
+
+    abstract_state = jax.eval_shape(initial_state, jax.random.key(config.seed))
+    state_sharding = mesh_lib.state_shardings(abstract_state, mesh, config.fsdp_min_size)
+    init = jax.jit(initial_state, out_shardings=state_sharding)
+    # The restore target carries this run's shardings, so a checkpoint from another mesh is resharded.
     abstract_state = jax.tree.map(
         lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
         abstract_state, state_sharding)
+    _check_free_disk(workdir, abstract_state, config.min_free_disk_gb)
 
     # Resume from the newest intact checkpoint, or start fresh.
     checkpointer = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"), config.keep_checkpoints)
@@ -107,7 +118,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     train_step = jax.jit(
         make_train_step(model, optimizer, schedule, num_classes=num_classes, mean=config.normalize_mean,
                         std=config.normalize_std, label_smoothing=config.label_smoothing,
-                        aux_loss_weight=config.aux_loss_weight),
+                        aux_loss_weight=config.aux_loss_weight,
+                        skip_nonfinite=config.nonfinite_policy == "skip"),
         in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
@@ -141,27 +153,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     reporter = MetricsReporter(workdir, total_steps, config.batch_size, start_step, meta["elapsed_seconds"])
     base_key = jax.random.key(config.seed)
     stop = _PreemptionFlag()
-    window: list[dict] = []
+    window: list[dict] = []  # device metrics of steps not yet fetched
+    # Host metrics since the last train log line; checkpointed, so a resumed run logs the same averages.
+    log_window: list[dict] = meta.get("unlogged_train_metrics", [])
     final_metrics: dict = {}
     try:
         for step in range(start_step + 1, total_steps + 1):
             state, metrics = train_step(state, mesh_lib.global_batch(next(train_batches), mesh), base_key)
             window.append(metrics)
-            if step % config.log_every_steps == 0 or step == total_steps:
-                averaged = {key: float(np.mean([m[key] for m in jax.device_get(window)])) for key in window[0]}
-                reporter.train(step, averaged)
+            is_eval_step = step % eval_every == 0 or step == total_steps
+            is_checkpoint_step = step % checkpoint_every == 0 or step == total_steps or is_eval_step
+            preempted = stop.requested(step)
+            is_log_step = step % config.log_every_steps == 0 or step == total_steps
+            if is_log_step or is_checkpoint_step or preempted:
+                # Fetching syncs with the device; it also vets every step before anything is saved.
+                fetched = jax.device_get(window)
+                _check_finite(fetched, step - len(fetched) + 1, config.nonfinite_policy)
+                log_window.extend({key: float(value) for key, value in metrics.items()} for metrics in fetched)
                 window = []
+            if is_log_step:
+                reporter.train(step, {key: float(np.mean([m[key] for m in log_window])) for key in log_window[0]})
+                log_window = []
             eval_metrics = None
-            if step % eval_every == 0 or step == total_steps:
+            if is_eval_step:
                 eval_metrics = evaluate(state)
                 if meta["best_top1"] is None or eval_metrics["top1"] > meta["best_top1"]:
                     meta.update(best_top1=eval_metrics["top1"], best_step=step)
                 eval_metrics.update(best_top1=meta["best_top1"], best_step=meta["best_step"])
                 reporter.eval(step, info.eval_split, eval_metrics)
                 final_metrics = eval_metrics
-            preempted = stop.requested()
-            if step % checkpoint_every == 0 or step == total_steps or eval_metrics is not None or preempted:
+            if is_checkpoint_step or preempted:
                 meta.update(step=step, images_seen=step * config.batch_size, config=resolved_config,
+                            unlogged_train_metrics=log_window,
                             elapsed_seconds=reporter.elapsed_seconds)
                 checkpointer.save(step, state, dict(meta),
                                   metrics={"top1": eval_metrics["top1"]} if eval_metrics else None)
@@ -175,6 +198,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return final_metrics
 
 
+def _check_finite(window: list[dict], first_step: int, policy: str) -> None:
+    for offset, metrics in enumerate(window):
+        if metrics["finite"] < 1:
+            bad = [key for key in ("loss", "grad_norm") if not np.isfinite(metrics[key])]
+            step = first_step + offset
+            if policy == "skip":
+                logging.warning("step %d: non-finite %s; the update was skipped", step, " and ".join(bad))
+                continue
+            raise NonFiniteError(
+                f"step {step}: {' and '.join(bad)} is not finite ({', '.join(f'{k}={metrics[k]}' for k in bad)}); "
+                "stopped before saving, so the last checkpoint is good. Lower config.learning_rate, or pass "
+                "--config.nonfinite_policy=skip to skip such steps."
+            )
+
+
+def _enable_compilation_cache(directory: str) -> None:
+    # A requeued job reloads compiled executables instead of recompiling from scratch.
+    if directory:
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def _check_free_disk(workdir: str, abstract_state, min_free_gb: float) -> None:
+    state_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract_state))
+    needed = min_free_gb * 2**30 if min_free_gb > 0 else 3 * state_bytes + 64 * 2**20
+    free = shutil.disk_usage(workdir).free
+    if free < needed:
+        raise CheckpointError(
+            f"only {free / 2**30:.2f} GiB free in workdir {workdir}, need {needed / 2**30:.2f} GiB for checkpoints "
+            "(config.min_free_disk_gb): free some space or choose another --workdir"
+        )
+
+
 def _check_workdir(workdir: str) -> None:
     try:
         os.makedirs(workdir, exist_ok=True)
@@ -183,7 +239,12 @@ def _check_workdir(workdir: str) -> None:
             stream.write("ok")
         os.remove(probe)
     except OSError as error:
-        raise CheckpointError(f"workdir {workdir} is not writable ({error.strerror}): choose another --workdir") from None
+        raise CheckpointError(
+            f"workdir {workdir} is not writable ({error.strerror}): choose another --workdir"
+        ) from None
+
+
+_PREEMPTION_SYNC_EVERY = 10  # steps between agreements on a stop in multi-process runs
 
 
 class _PreemptionFlag:
@@ -200,9 +261,16 @@ class _PreemptionFlag:
         logging.warning("received signal %d: finishing this step, saving a checkpoint, then exiting", signum)
         self._event.set()
 
-    def requested(self) -> bool:
-        """True once a termination signal arrived."""
-        return self._event.is_set()
+    def requested(self, step: int) -> bool:
+        """True once a termination signal arrived (in any process: all processes must stop at the same step)."""
+        if jax.process_count() == 1:
+            return self._event.is_set()
+        if step % _PREEMPTION_SYNC_EVERY:
+            return False
+        from jax.experimental import multihost_utils
+
+        flags = multihost_utils.process_allgather(np.array(self._event.is_set()))
+        return bool(np.any(flags))
 
     def restore(self) -> None:
         """Reinstalls the signal handlers that were there before."""

@@ -25,7 +25,9 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, total_steps: int, 
     if config.schedule == "cosine":
         decay = optax.cosine_decay_schedule(peak, decay_steps)
     elif config.schedule == "step":
-        boundaries = {int(epoch * steps_per_epoch) - warmup_steps: config.lr_step_factor for epoch in config.lr_step_epochs}
+        # Boundaries count from the end of warmup; each multiplies the rate by lr_step_factor.
+        boundaries = {int(epoch * steps_per_epoch) - warmup_steps: config.lr_step_factor
+                      for epoch in config.lr_step_epochs}
         decay = optax.piecewise_constant_schedule(peak, {k: v for k, v in boundaries.items() if k > 0})
     else:
         decay = optax.constant_schedule(peak)

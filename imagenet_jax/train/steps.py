@@ -52,8 +52,13 @@ def make_train_step(
     std: Sequence[float],
     label_smoothing: float,
     aux_loss_weight: float,
+    skip_nonfinite: bool = False,
 ) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
-    """Returns train_step(state, batch, base_key) -> (new_state, metrics)."""
+    """Returns train_step(state, batch, base_key) -> (new_state, metrics); metrics["finite"] flags NaN/Inf.
+
+    With skip_nonfinite, a step whose loss or gradients are not finite leaves the state unchanged but
+    for the step counter, so one bad batch cannot poison the weights.
+    """
 
     def train_step(state: TrainState, batch: dict, base_key: jax.Array):
         step_key = jax.random.fold_in(base_key, state.step)  # RNG is a function of (seed, step): resumable.
@@ -76,18 +81,24 @@ def make_train_step(
 
         (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        grad_norm = optax.global_norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         new_state = state.replace(
             step=state.step + 1,
             params=optax.apply_updates(state.params, updates),
             batch_stats=batch_stats,
             opt_state=opt_state,
         )
+        if skip_nonfinite:
+            kept = state.replace(step=state.step + 1)
+            new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
         metrics = {
             "loss": loss,
             "top1": jnp.mean(topk_correct(logits, labels, 1)),
             "top5": jnp.mean(topk_correct(logits, labels, 5)),
             "learning_rate": schedule(state.step),
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": grad_norm,
+            "finite": finite.astype(jnp.float32),
         }
         return new_state, metrics
 

@@ -1,0 +1,125 @@
+"""Images/s of the jit-compiled, sharded train step on synthetic data, for one or every registered model.
+
+    python benchmarks/train_step.py --config configs/default.py --json out.json
+    python benchmarks/train_step.py --config configs/resnet50.py --batch_size 256 --image_size 224
+    python benchmarks/train_step.py --model all --batch_size 8 --image_size 64 --steps 3
+
+Uses the same model, optimizer, schedule and step function as training; only the data is synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from imagenet_jax import models  # noqa: E402
+from imagenet_jax.parallel import mesh as mesh_lib  # noqa: E402
+from imagenet_jax.train import optimizer as optimizer_lib  # noqa: E402
+from imagenet_jax.train.state import create_train_state  # noqa: E402
+from imagenet_jax.train.steps import make_train_step  # noqa: E402
+
+
+def load_config(path: str):
+    """Loads an ml_collections config file by path."""
+    spec = importlib.util.spec_from_file_location("benchmark_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def benchmark(config, model_name: str, batch_size: int, image_size: int, channels: int, num_classes: int,
+              steps: int, warmup: int) -> dict:
+    """Compiles the train step for `model_name` and times `steps` steps after `warmup` ones."""
+    mesh = mesh_lib.make_data_mesh()
+    replicated, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+    dtype = jnp.bfloat16 if config.half_precision else jnp.float32
+    options = dict(config.model_options) if model_name == config.model else {}
+    model = models.create(model_name, num_classes=num_classes, dtype=dtype, **options)
+    schedule = optimizer_lib.learning_rate_schedule(config, total_steps=1000, steps_per_epoch=100)
+    optimizer = optimizer_lib.create_optimizer(config, schedule)
+    state = jax.jit(lambda key: create_train_state(model, optimizer, key, (image_size, image_size, channels)),
+                    out_shardings=replicated)(jax.random.key(0))
+    state_sharding = jax.tree.map(lambda _: replicated, state)
+    step = jax.jit(
+        make_train_step(model, optimizer, schedule, num_classes=num_classes, mean=config.normalize_mean[:channels],
+                        std=config.normalize_std[:channels], label_smoothing=config.label_smoothing,
+                        aux_loss_weight=config.aux_loss_weight),
+        in_shardings=(state_sharding, batch_sharding, replicated), out_shardings=(state_sharding, replicated),
+        donate_argnums=(0,))
+    rng = np.random.default_rng(0)
+    batch = mesh_lib.global_batch({
+        "image": rng.integers(0, 256, (batch_size, image_size, image_size, channels), dtype=np.uint8),
+        "label": rng.integers(0, num_classes, (batch_size,), dtype=np.int32),
+    }, mesh)
+    key = jax.random.key(0)
+    compile_start = time.perf_counter()
+    state, metrics = step(state, batch, key)
+    jax.block_until_ready(metrics)
+    compile_seconds = time.perf_counter() - compile_start
+    for _ in range(warmup):
+        state, metrics = step(state, batch, key)
+    jax.block_until_ready(metrics)
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = step(state, batch, key)
+    jax.block_until_ready(metrics)
+    seconds = time.perf_counter() - start
+    return {
+        "model": model_name, "batch_size": batch_size, "image_size": image_size, "dtype": str(np.dtype(dtype)),
+        "images_per_second": steps * batch_size / seconds, "step_ms": 1000 * seconds / steps,
+        "compile_seconds": compile_seconds, "devices": jax.device_count(), "platform": jax.devices()[0].platform,
+        "device_kind": jax.devices()[0].device_kind,
+    }
+
+
+def main() -> None:
+    """Parses flags, runs the benchmark(s), prints a table and writes JSON."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/default.py")
+    parser.add_argument("--model", default="", help="a registered model, 'all', or '' for the config's")
+    parser.add_argument("--batch_size", type=int, default=0, help="global batch; 0 means the config's")
+    parser.add_argument("--image_size", type=int, default=0, help="0 means the config's")
+    parser.add_argument("--channels", type=int, default=0, help="0 means len(config.normalize_mean)")
+    parser.add_argument("--num_classes", type=int, default=0, help="0: 10 for 28-32 px inputs, else 1000")
+    parser.add_argument("--half_precision", choices=("config", "true", "false"), default="config")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--json", default="", help="write the results here")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    if args.half_precision != "config":
+        config.half_precision = args.half_precision == "true"
+    batch_size = args.batch_size or config.batch_size
+    image_size = args.image_size or config.image_size
+    channels = args.channels or len(config.normalize_mean)
+    num_classes = args.num_classes or (10 if image_size <= 32 else 1000)
+    names = models.names() if args.model == "all" else [args.model or config.model]
+    results = []
+    for name in names:
+        result = benchmark(config, name, batch_size, image_size, channels, num_classes, args.steps, args.warmup)
+        results.append(result)
+        print(f"{name:24s} batch {batch_size:5d} {image_size:4d}px {result['dtype']:9s} "
+              f"{result['images_per_second']:10.1f} img/s {result['step_ms']:9.1f} ms/step "
+              f"(compile {result['compile_seconds']:.1f} s)", flush=True)
+    report = {"date": datetime.date.today().isoformat(), "host": platform.node(), "cpu_count": os.cpu_count(),
+              "jax": jax.__version__, "config": args.config, "results": results}
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump(report, stream, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Converted torchvision models compute the same logits as torchvision (random weights, random BN statistics)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from parity_report import check_and_record
+
+from imagenet_jax import models
+from imagenet_jax.convert import from_torchvision
+
+torch = pytest.importorskip("torch", reason="install the parity extra: pip install torch==2.14.1 torchvision==0.29.1")
+torchvision = pytest.importorskip(
+    "torchvision", reason="install the parity extra: pip install torch==2.14.1 torchvision==0.29.1"
+)
+
+BATCH = 2
+# (model, image size): the sizes exercise AdaptiveAvgPool in both its identity and its resampling regimes.
+EVAL_CASES = [
+    ("alexnet", 224),
+    ("alexnet", 100),
+    *[(f"vgg{depth}{suffix}", 64) for depth in (11, 13, 16, 19) for suffix in ("", "_bn")],
+    ("googlenet", 64),
+    ("inception_v3", 75),
+    *[(name, 64) for name in ("resnet18", "resnet34", "resnet50", "wide_resnet50_2", "resnext50_32x4d")],
+    pytest.param("resnet101", 64, marks=pytest.mark.slow),
+    pytest.param("resnet152", 64, marks=pytest.mark.slow),
+]
+
+
+def randomized_torchvision_model(name: str, **kwargs):
+    """torchvision's model with random weights, and random biases and BN statistics so every tensor matters."""
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(weights=None, **kwargs)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.2)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+            if getattr(module, "bias", None) is not None:
+                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
+    return model
+
+
+def random_images(size: int, seed: int = 0) -> np.ndarray:
+    """NHWC float32 images."""
+    return np.random.default_rng(seed).standard_normal((BATCH, size, size, 3)).astype(np.float32)
+
+
+def torch_forward(model, images: np.ndarray, train: bool = False):
+    model.train(train)
+    with torch.no_grad():
+        outputs = model(torch.from_numpy(images.transpose(0, 3, 1, 2).copy()))
+    return outputs
+
+
+def flax_forward(name: str, variables: dict, images: np.ndarray, train: bool = False, **options):
+    model = models.create(name, num_classes=1000, **options)
+    if train:
+        apply = lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"])[0]
+    else:
+        apply = lambda v, x: model.apply(v, x, train=False)
+    return jax.jit(apply)(variables, images)
+
+
+@pytest.mark.parametrize(("name", "size"), EVAL_CASES)
+def test_eval_logits_match_torchvision(name, size):
+    torch_kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    if name == "inception_v3":
+        torch_kwargs = {"init_weights": True}  # keeps its auxiliary head: the converted weights include it
+    reference = randomized_torchvision_model(name, **torch_kwargs)
+    variables = from_torchvision(reference.state_dict(), name)
+    images = random_images(size)
+    expected = torch_forward(reference, images).numpy()
+    check_and_record("torchvision", name, f"{size} px, eval", flax_forward(name, variables, images), expected)
+
+
+def test_numpy_state_dict_and_transform_input_match_torchvision():
+    reference = randomized_torchvision_model("googlenet", aux_logits=False, init_weights=True, transform_input=True)
+    state = {key: value.numpy() for key, value in reference.state_dict().items()}
+    variables = from_torchvision(state, "googlenet")
+    images = random_images(64, seed=1)
+    expected = torch_forward(reference, images).numpy()
+    actual = flax_forward("googlenet", variables, images, transform_input=True)
+    check_and_record("torchvision", "googlenet", "64 px, eval, transform_input", actual, expected)
+
+
+def test_googlenet_auxiliary_heads_match_in_training():
+    reference = randomized_torchvision_model(
+        "googlenet", aux_logits=True, init_weights=True, dropout=0.0, dropout_aux=0.0
+    )
+    variables = from_torchvision(reference.state_dict(), "googlenet")
+    images = random_images(64, seed=2)
+    logits, aux2, aux1 = torch_forward(reference, images, train=True)  # torchvision's order
+    ours = flax_forward(
+        "googlenet", variables, images, train=True, aux_logits=True, dropout_rate=0.0, aux_dropout_rate=0.0
+    )
+    for index, (actual, expected) in enumerate(zip(ours, (logits, aux1, aux2), strict=True)):
+        output = ("logits", "aux1", "aux2")[index]
+        check_and_record("torchvision", "googlenet", f"64 px, train (batch stats), {output}", actual, expected.numpy())
+
+
+@pytest.mark.slow
+def test_inception_v3_auxiliary_head_matches_in_training():
+    reference = randomized_torchvision_model("inception_v3", init_weights=True, dropout=0.0)
+    variables = from_torchvision(reference.state_dict(), "inception_v3")
+    images = random_images(299, seed=3)
+    logits, aux = torch_forward(reference, images, train=True)
+    ours = flax_forward("inception_v3", variables, images, train=True, dropout_rate=0.0)
+    check_and_record("torchvision", "inception_v3", "299 px, train (batch stats), logits", ours[0], logits.numpy())
+    check_and_record("torchvision", "inception_v3", "299 px, train (batch stats), aux", ours[1], aux.numpy())
+
+
+def test_mismatched_architecture_is_rejected():
+    state = randomized_torchvision_model("resnet18").state_dict()
+    with pytest.raises(ValueError, match="do not fit resnet34"):
+        from_torchvision(state, "resnet34")
+
+
+def test_unknown_model_is_rejected():
+    with pytest.raises(ValueError, match="no torchvision mapping"):
+        from_torchvision({}, "resnet_small")
