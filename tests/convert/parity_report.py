@@ -11,6 +11,9 @@ import numpy as np
 
 LOG_VARIABLE = "IMAGENET_JAX_PARITY_LOG"
 TOLERANCE = 1e-4
+# Training-mode BatchNorm normalises by statistics of a few values (the last auxiliary-head layers see one per
+# image), which amplifies float32 round-off and flax's E[x^2] - E[x]^2 variance by up to ~10x.
+TRAIN_MODE_TOLERANCE = 5e-4
 
 
 def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
@@ -20,14 +23,16 @@ def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(actual - reference).max() / np.abs(reference).max())
 
 
-def check_and_record(reference: str, model: str, detail: str, actual: np.ndarray, expected: np.ndarray) -> float:
-    """Asserts parity within TOLERANCE and appends the measurement to the log when one is configured."""
+def check_and_record(
+    reference: str, model: str, detail: str, actual: np.ndarray, expected: np.ndarray, tolerance: float = TOLERANCE
+) -> float:
+    """Asserts parity within `tolerance` and appends the measurement to the log when one is configured."""
     error = relative_error(actual, expected)
     log_path = os.environ.get(LOG_VARIABLE)
     if log_path:
         with open(log_path, "a") as stream:
             stream.write(json.dumps({"reference": reference, "model": model, "detail": detail, "error": error}) + "\n")
-    assert error < TOLERANCE, f"{reference} {model} ({detail}): relative error {error:.2e}"
+    assert error < tolerance, f"{reference} {model} ({detail}): relative error {error:.2e}"
     return error
 
 
