@@ -21,6 +21,10 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metr
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
+_DISTRIBUTED = flags.DEFINE_enum(
+    "distributed", "auto", ["auto", "on", "off"],
+    "Initialize jax.distributed: 'auto' when the flags above are given or a multi-process SLURM job or TPU pod "
+    "is detected (JAX then finds coordinator and ranks itself).")
 
 
 def main(argv: list[str]) -> None:
@@ -30,7 +34,7 @@ def main(argv: list[str]) -> None:
     _quiet_library_logs()
     import jax
 
-    if _COORDINATOR.value or _NUM_PROCESSES.value:
+    if _should_initialize_distributed():
         # Must come before anything touches a JAX backend.
         jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     logging.info("JAX process %d of %d, %d local / %d global devices (%s)", jax.process_index(), jax.process_count(),
@@ -46,6 +50,16 @@ def main(argv: list[str]) -> None:
     except Preempted as preempted:
         print(str(preempted), file=sys.stderr)
         sys.exit(EXIT_PREEMPTED)
+
+
+def _should_initialize_distributed() -> bool:
+    if _DISTRIBUTED.value != "auto":
+        return _DISTRIBUTED.value == "on"
+    if _COORDINATOR.value or _NUM_PROCESSES.value:
+        return True
+    slurm_tasks = int(os.environ.get("SLURM_NTASKS", "1") or 1)
+    tpu_pod = "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
+    return slurm_tasks > 1 or tpu_pod
 
 
 def _quiet_library_logs() -> None:

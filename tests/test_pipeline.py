@@ -45,15 +45,15 @@ def test_eval_scores_every_example_exactly_once(info, batch_size, process_count)
                                   np.bincount(reference, minlength=10))
 
 
-def _train_stream(info, start_step, seed=0, process_index=0, process_count=1):
+def _train_stream(info, start_step, seed=0, process_index=0, process_count=1, num_shards=0, batch_size=500):
     return pipeline.train_batches(
-        info, local_batch_size=500, seed=seed, start_step=start_step,
+        info, global_batch_size=batch_size, seed=seed, start_step=start_step,
         preprocess=pp.build("random_crop_pad(2)|flip_lr", CONTEXT), shuffle_buffer_size=4096, cache=False,
-        process_index=process_index, process_count=process_count)
+        process_index=process_index, process_count=process_count, num_shards=num_shards)
 
 
 def test_training_stream_resumes_exactly_mid_epoch_and_across_epochs(info):
-    steps_per_epoch = pipeline.steps_per_epoch(info, 500)
+    steps_per_epoch = pipeline.steps_per_epoch(info, 500, 1)
     assert steps_per_epoch == 120
     uninterrupted = _train_stream(info, 0)
     batches = [next(uninterrupted) for _ in range(steps_per_epoch + 3)]
@@ -73,9 +73,20 @@ def test_epochs_differ_and_seeds_differ(info):
 
 
 def test_process_shards_are_disjoint(info):
-    # Every process reads its own half; label histograms of the halves add up to a full epoch's.
-    per_process = [next(_train_stream(info, 0, process_index=i, process_count=2))["image"] for i in range(2)]
+    per_process = [next(_train_stream(info, 0, process_index=i, process_count=2, batch_size=1000))["image"]
+                   for i in range(2)]
     assert not np.array_equal(per_process[0], per_process[1])
+
+
+def test_fixed_data_shards_make_global_batches_independent_of_process_count(info):
+    one_process = next(_train_stream(info, 3, num_shards=4, batch_size=400))
+    four_processes = [next(_train_stream(info, 3, process_index=i, process_count=4, num_shards=4, batch_size=400))
+                      for i in range(4)]
+    two_processes = [next(_train_stream(info, 3, process_index=i, process_count=2, num_shards=4, batch_size=400))
+                     for i in range(2)]
+    for parts in (four_processes, two_processes):
+        for key in ("image", "label"):
+            np.testing.assert_array_equal(np.concatenate([part[key] for part in parts]), one_process[key])
 
 
 def test_random_resized_crop_covers_the_published_area_and_ratio_ranges():
@@ -93,7 +104,7 @@ def test_random_resized_crop_covers_the_published_area_and_ratio_ranges():
 def test_eval_center_crop_equals_resize_then_crop_reference():
     import tensorflow as tf
 
-    context = pp.PreprocessContext(image_size=224, crop_pct=0.875, channels=3)
+    context = pp.PreprocessContext(image_size=224, crop_pct=0.875, channels=3, antialias=True)
     pixels = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
     out = pp.build("resize_center_crop", context)(tf.constant(pixels), tf.zeros(2, tf.int64)).numpy()
     # 300 px short side * 0.875 = 262.5 -> a centered 262 px square, resized to 224.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -52,8 +53,9 @@ def test_eight_devices_give_the_same_losses_as_one(tmp_path, fashion_mnist_dir):
     assert len(runs[1]) == len(runs[8]) > 3
     for one, eight in zip(runs[1], runs[8]):
         assert one["step"] == eight["step"] and one["split"] == eight["split"]
-        for key in ("loss", "top1", "top5"):
-            assert eight[key] == pytest.approx(one[key], rel=1e-4, abs=2e-3), (one["step"], key)
+        assert eight["loss"] == pytest.approx(one["loss"], rel=1e-4), one["step"]
+        for key in ("top1", "top5"):  # one near-tie example (1/64) may flip with the summation order
+            assert eight[key] == pytest.approx(one[key], abs=0.016), (one["step"], key)
 
 
 def _wait_for(predicate, timeout: float, process: subprocess.Popen) -> None:
@@ -72,22 +74,31 @@ def _start(workdir: str, overrides: list[str]) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_ends_with_identical_metrics(tmp_path, fashion_mnist_dir):
-    overrides = [*tiny_run_overrides(fashion_mnist_dir, steps=24), "--config.checkpoint_every_steps=4",
-                 "--config.eval_every_steps=12"]
-    reference = str(tmp_path / "uninterrupted")
-    assert run_main(reference, *overrides).returncode == 0
-
+@pytest.mark.parametrize("trial", range(3))
+def test_sigkill_at_a_random_step_then_rerun_ends_with_identical_metrics(tmp_path, fashion_mnist_dir, trial,
+                                                                         uninterrupted_24_steps):
+    reference, overrides = uninterrupted_24_steps
+    kill_after = random.Random(trial).randint(3, 20)  # a logged step; checkpoints are every 4 steps
     killed = str(tmp_path / "killed")
     process = _start(killed, overrides)
-    _wait_for(lambda: os.path.isdir(os.path.join(killed, "checkpoints", "8")), 300, process)
+    _wait_for(lambda: os.path.exists(os.path.join(killed, "metrics.jsonl"))
+              and read_metrics(killed)[-1]["step"] >= kill_after, 300, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not os.path.isdir(os.path.join(killed, "checkpoints", "24")), "killed too late to test anything"
+    assert read_metrics(killed)[-1]["step"] < 24, "killed too late to test anything"
     result = run_main(killed, *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "resumed from step" in result.stderr
     assert _trajectory(killed) == _trajectory(reference)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_24_steps(tmp_path_factory, fashion_mnist_dir):
+    overrides = [*tiny_run_overrides(fashion_mnist_dir, steps=24), "--config.checkpoint_every_steps=4",
+                 "--config.eval_every_steps=12"]
+    reference = str(tmp_path_factory.mktemp("uninterrupted"))
+    result = run_main(reference, *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return reference, overrides
 
 
 @pytest.mark.slow
@@ -141,3 +152,21 @@ def test_resuming_with_a_different_batch_size_is_refused(tmp_path, fashion_mnist
                        "--config.allow_config_change=True")
     assert allowed.returncode == 0, allowed.stderr[-3000:]
     shutil.rmtree(workdir)
+
+
+def test_nonfinite_loss_stops_with_the_step_named_and_keeps_the_last_good_checkpoint(tmp_path, fashion_mnist_dir):
+    workdir = str(tmp_path / "run")
+    overrides = [*tiny_run_overrides(fashion_mnist_dir, steps=12), "--config.checkpoint_every_steps=2",
+                 "--config.learning_rate=1e12", "--config.lr_reference_batch_size=0"]
+    result = run_main(workdir, *overrides)
+    assert result.returncode == 2, result.stderr[-3000:]
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: step ") and "is not finite" in message and "nonfinite_policy=skip" in message
+    bad_step = int(message.split()[2].rstrip(":"))
+    saved = [int(name) for name in os.listdir(os.path.join(workdir, "checkpoints")) if name.isdigit()]
+    assert all(step < bad_step for step in saved)
+
+    skipped = str(tmp_path / "skip")
+    result = run_main(skipped, *overrides, "--config.nonfinite_policy=skip")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the update was skipped" in result.stderr

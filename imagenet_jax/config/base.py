@@ -11,6 +11,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.model = "resnet50"
     config.model_options = ml_collections.ConfigDict()
     config.half_precision = False  # bf16 compute; params, loss and BN statistics stay float32.
+    # Start from pretrained weights: a file from imagenet_jax.convert.save_converted, or a workdir/checkpoint
+    # of ours. Matching arrays are loaded; a classifier of another class count is re-initialized.
+    config.init_from = ""
 
     # Data.
     config.dataset = "imagenet2012"  # a registered dataset (imagenet_jax/data/datasets.py).
@@ -28,6 +31,34 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.normalize_std = (0.229 * 255, 0.224 * 255, 0.225 * 255)
     config.shuffle_buffer_size = 16_384
     config.cache_dataset = False  # keep decoded images in memory (small datasets only).
+    # Training data is cut into this many shards, each shuffled (shuffle_buffer_size examples) and augmented
+    # on its own; 0 means one per process. A fixed value makes batches independent of the process count.
+    config.data_shards = 0
+    # More evaluation sets, each scored in full and logged under its own name: "DATASET:SPLIT",
+    # "folder:/path:SPLIT" or "NAME=..." (e.g. "imagenet_v2:test", "real=imagenet2012_real:validation").
+    config.extra_eval_splits = ()
+    config.minival_examples = 0  # > 0: hold out this many training examples, evaluated as split "minival".
+    config.eval_image_size = 0  # 0 means image_size (or the schedule's last); larger trains at lower res (FixRes).
+    config.image_size_schedule = ""  # progressive resizing, "EPOCH:SIZE,..." e.g. "0:128,30:192,60:224".
+    config.interpolation = "bilinear"  # resize method: bilinear | bicubic | area | nearest | lanczos3 | ...
+    config.antialias = False  # antialiased downscaling (torchvision/PIL style); about half the CPU throughput.
+
+    # Augmentation, each off by default; appended to train_preprocess (imagenet_jax/data/augment.py).
+    config.rotation_range = 0.0  # Keras ImageDataGenerator style: degrees,
+    config.width_shift_range = 0.0  # fractions of the width and height,
+    config.height_shift_range = 0.0
+    config.zoom_range = 0.0  # zoom factors in [1 - zoom_range, 1 + zoom_range],
+    config.shear_range = 0.0  # degrees,
+    config.fill_mode = "nearest"  # and how uncovered pixels are filled: nearest | constant | reflect | wrap.
+    config.autoaugment = ""  # "imagenet": AutoAugment's ImageNet policy.
+    config.randaugment_num_ops = 0  # RandAugment N (2 is usual); 0 disables it.
+    config.randaugment_magnitude = 9.0  # RandAugment M, in [0, 10].
+    config.color_jitter = 0.0  # brightness/contrast/saturation strength (0.4 is usual).
+    config.random_erasing = 0.0  # probability of replacing a random rectangle by noise (0.25 is usual).
+    config.mixup_alpha = 0.0  # Beta(alpha, alpha) mixing on device (0.2 is usual).
+    config.cutmix_alpha = 0.0  # CutMix's Beta(alpha, alpha) (1.0 is usual).
+    config.mix_prob = 1.0  # probability that a batch is mixed at all, when mixup or cutmix is on.
+    config.mix_switch_prob = 0.5  # with both on: probability of CutMix rather than Mixup for a batch.
 
     # Duration and batch.
     config.batch_size = 1024  # global, over all devices and processes.
@@ -65,4 +96,6 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Parallelism: the mesh is (data, fsdp); the batch is split over all devices.
     config.fsdp_devices = 1  # > 1: shard params/optimizer state over this many devices (FSDP).
     config.fsdp_min_size = 2**18  # arrays smaller than this many elements stay replicated.
+    # BatchNorm statistics: 0 = over the global batch; N > 0 = "ghost" BN over groups of N examples (ResNets).
+    config.bn_group_size = 0
     return config

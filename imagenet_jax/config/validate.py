@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 
 import ml_collections
 
@@ -14,7 +15,7 @@ from imagenet_jax.errors import ConfigError
 RESUME_SAFE_KEYS = frozenset({
     "data_dir", "manual_dir", "eval_every_steps", "checkpoint_every_steps", "log_every_steps",
     "keep_checkpoints", "allow_config_change", "eval_batch_size", "compilation_cache_dir", "min_free_disk_gb",
-    "fsdp_devices", "fsdp_min_size", "nonfinite_policy",
+    "fsdp_devices", "fsdp_min_size", "nonfinite_policy", "extra_eval_splits",
 })
 
 
@@ -26,6 +27,9 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
     from imagenet_jax.train.optimizer import OPTIMIZERS, SCHEDULES
 
     _check_known_keys(config, get_base_config())
+    for key in config.keys():
+        if isinstance(config[key], float) and not math.isfinite(config[key]):
+            raise ConfigError(f"config.{key}={config[key]} must be a finite number.")
     if config.model not in models.names():
         close = difflib.get_close_matches(config.model, models.names(), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -35,6 +39,15 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
         raise ConfigError("config.model_options must not set dtype or num_classes: use config.half_precision "
                           "and config.num_classes")
     datasets.get(config.dataset)
+    if config.bn_group_size:
+        if config.bn_group_size < 0 or config.batch_size % config.bn_group_size:
+            raise ConfigError(f"config.bn_group_size={config.bn_group_size} must be > 0 and divide "
+                              f"config.batch_size={config.batch_size}.")
+        try:
+            models.create(config.model, bn_group_size=config.bn_group_size, **config.model_options)
+        except TypeError:
+            raise ConfigError(f"config.bn_group_size: model {config.model!r} has no ghost-BatchNorm option "
+                              "(the ResNet family has); set it to 0.") from None
     _choice(config, "optimizer", OPTIMIZERS)
     _choice(config, "schedule", SCHEDULES)
     _positive(config, "batch_size")
@@ -46,6 +59,9 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
     _choice(config, "nonfinite_policy", ("stop", "skip"))
     if config.min_free_disk_gb < 0:
         raise ConfigError(f"config.min_free_disk_gb={config.min_free_disk_gb} must be >= 0.")
+    if config.data_shards < 0 or (config.data_shards and config.batch_size % config.data_shards):
+        raise ConfigError(f"config.data_shards={config.data_shards} must be >= 0 and divide "
+                          f"config.batch_size={config.batch_size}.")
     for key in ("eval_batch_size", "eval_every_steps", "checkpoint_every_steps", "num_classes"):
         if config[key] < 0:
             raise ConfigError(f"config.{key}={config[key]} must be >= 0 (0 means the default).")
@@ -65,6 +81,7 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
             raise ConfigError(f"config.{key}={tuple(config[key])} needs 1 or 3 values (stds > 0).")
     parse_chain(config.train_preprocess, "train_preprocess")
     parse_chain(config.eval_preprocess, "eval_preprocess")
+    _check_input_pipeline(config)
     if device_count is not None:
         if device_count % config.fsdp_devices:
             raise ConfigError(f"config.fsdp_devices={config.fsdp_devices} does not divide the {device_count} devices: "
@@ -110,3 +127,47 @@ def _choice(config: ml_collections.ConfigDict, key: str, choices) -> None:
 def _positive(config: ml_collections.ConfigDict, key: str) -> None:
     if config[key] <= 0:
         raise ConfigError(f"config.{key}={config[key]} must be > 0.")
+
+
+def _check_input_pipeline(config: ml_collections.ConfigDict) -> None:
+    """Sources, resolutions, interpolation and every augmentation key (imagenet_jax/data/)."""
+    import os
+
+    from imagenet_jax.data import datasets, folders, inputs
+    from imagenet_jax.data.preprocessing import INTERPOLATIONS, parse_chain
+
+    if folders.is_folder_name(config.dataset) and not folders.list_splits(folders.folder_root(config.dataset)):
+        raise ConfigError(f"config.dataset={config.dataset!r}: {folders.folder_root(config.dataset)} holds no "
+                          "ROOT/<split>/<class>/ image folders.")
+    if isinstance(config.extra_eval_splits, str):
+        raise ConfigError("config.extra_eval_splits must be a tuple of \"DATASET:SPLIT\" strings, "
+                          f"not the string {config.extra_eval_splits!r}.")
+    for spec in config.extra_eval_splits:
+        _, dataset, _ = inputs.parse_eval_spec(str(spec))
+        if folders.is_folder_name(dataset):
+            if not os.path.isdir(folders.folder_root(dataset)):
+                raise ConfigError(f"config.extra_eval_splits: {spec!r} names a folder that does not exist.")
+        else:
+            datasets.get(dataset, "extra_eval_splits")
+    for key in ("minival_examples", "eval_image_size", "randaugment_num_ops"):
+        if not isinstance(config[key], int) or config[key] < 0:
+            raise ConfigError(f"config.{key}={config[key]!r} must be an integer >= 0.")
+    inputs.parse_size_schedule(config.image_size_schedule)
+    _choice(config, "interpolation", INTERPOLATIONS)
+    if not isinstance(config.antialias, bool):
+        raise ConfigError(f"config.antialias={config.antialias!r} must be True or False.")
+    _choice(config, "fill_mode", ("nearest", "constant", "reflect", "wrap"))
+    _choice(config, "autoaugment", ("", "imagenet"))
+    if config.autoaugment and config.randaugment_num_ops:
+        raise ConfigError("config.autoaugment and config.randaugment_num_ops are both set: choose one policy.")
+    if not 0 <= config.randaugment_magnitude <= 10:
+        raise ConfigError(f"config.randaugment_magnitude={config.randaugment_magnitude} must be in [0, 10].")
+    for key, high in (("rotation_range", 180.0), ("shear_range", 89.0), ("width_shift_range", 1.0),
+                      ("height_shift_range", 1.0), ("zoom_range", 0.99), ("color_jitter", 1.0),
+                      ("random_erasing", 1.0), ("mix_prob", 1.0), ("mix_switch_prob", 1.0)):
+        if not 0 <= config[key] <= high:
+            raise ConfigError(f"config.{key}={config[key]} must be in [0, {high:g}].")
+    for key in ("mixup_alpha", "cutmix_alpha"):
+        if config[key] < 0:
+            raise ConfigError(f"config.{key}={config[key]} must be >= 0 (0 disables it).")
+    parse_chain(inputs.train_chain(config), "train_preprocess")

@@ -1,4 +1,8 @@
-"""Registry of datasets: which TFDS builder, which splits, and how to prepare it without a network."""
+"""Registry of datasets: which TFDS builder, which splits, and how to prepare it without a network.
+
+Besides the registered names, config.dataset accepts any TFDS image-classification dataset by name
+("oxford_flowers102", "imagenette/320px-v2") and image folders ("folder:/data/pets", see folders.py).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,11 @@ class DatasetSpec:
     how_to_prepare: Callable[[str, str], str] | None = None
     default_manual_dir: str = ""
     downloadable: bool = True  # False: TFDS cannot fetch it (ImageNet); never try.
+    label_key: str = "label"
+    # Evaluation against a set of correct labels (ImageNet-ReaL): the feature holding them; "" for none.
+    label_set_key: str = ""
+    # Score only among the classes that occur in the split (ImageNet-R/-A: 200 of the 1000 classes).
+    restrict_to_present_classes: bool = False
 
     def instructions(self, data_dir: str, manual_dir: str) -> str:
         """How to prepare this dataset when it is missing."""
@@ -45,13 +54,28 @@ def names() -> list[str]:
     return sorted(_DATASETS)
 
 
-def get(name: str) -> DatasetSpec:
-    """The spec of a registered dataset, or a ConfigError naming the close matches."""
-    if name not in _DATASETS:
-        close = difflib.get_close_matches(name, _DATASETS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"config.dataset={name!r} is not a registered dataset.{hint} Choose one of: {', '.join(names())}.")
-    return _DATASETS[name]
+def get(name: str, key: str = "dataset") -> DatasetSpec:
+    """The spec of a registered dataset, a folder ("folder:PATH") or any TFDS dataset; else a ConfigError."""
+    if name in _DATASETS:
+        return _DATASETS[name]
+    if name.startswith("folder:"):
+        return DatasetSpec(name=name, tfds_name="", train_split="", eval_split="")
+    if name and _is_tfds_dataset(name):
+        return DatasetSpec(name=name, tfds_name=name, train_split="train", eval_split="")
+    close = difflib.get_close_matches(name, _DATASETS, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"config.{key}={name!r} is not a registered dataset, a TFDS dataset or folder:PATH.{hint} "
+                      f"Registered: {', '.join(names())}.")
+
+
+def _is_tfds_dataset(name: str) -> bool:
+    import tensorflow_datasets as tfds  # slow import: only for names outside the registry
+
+    try:
+        tfds.builder_cls(name.split("/")[0].split(":")[0])
+    except Exception:  # noqa: BLE001  (DatasetNotFoundError and friends: not a TFDS name)
+        return False
+    return True
 
 
 def resolve_data_dir(data_dir: str) -> str:
@@ -75,9 +99,8 @@ def _imagenet_instructions(data_dir: str, manual_dir: str) -> str:
     return (
         f"ImageNet (imagenet2012) is not prepared in data_dir={data_dir}. Download ILSVRC2012_img_train.tar and "
         f"ILSVRC2012_img_val.tar from https://image-net.org (login required), put both in manual_dir={manual_dir}, "
-        f"then run: python -c \"import tensorflow_datasets as tfds; tfds.builder('imagenet2012', "
-        f"data_dir='{data_dir}').download_and_prepare(download_config=tfds.download.DownloadConfig("
-        f"manual_dir='{manual_dir}'))\" (needs ~300 GB free), or pass --config.data_dir=DIR where it is prepared."
+        f"then run: python -m imagenet_jax.prepare --dataset imagenet2012 --manual_dir {manual_dir} "
+        f"--data_dir {data_dir} (needs ~300 GB free), or pass --config.data_dir=DIR where it is prepared."
     )
 
 
@@ -120,3 +143,16 @@ register(
 )
 for _name, _eval in (("cifar10", "test"), ("cifar100", "test"), ("imagenette", "validation"), ("mnist", "test")):
     register(DatasetSpec(name=_name, tfds_name=_name, train_split="train", eval_split=_eval))
+# ImageNet evaluation sets (no training split); their labels are ImageNet's 1000 class indices.
+register(DatasetSpec(name="imagenet_v2", tfds_name="imagenet_v2/matched-frequency", train_split="",
+                     eval_split="test"))
+for _variant in ("matched-frequency", "threshold-0.7", "topimages"):
+    register(DatasetSpec(name=f"imagenet_v2/{_variant}", tfds_name=f"imagenet_v2/{_variant}", train_split="",
+                         eval_split="test"))
+register(DatasetSpec(name="imagenet2012_real", tfds_name="imagenet2012_real", train_split="", eval_split="validation",
+                     label_key="original_label", label_set_key="real_label", downloadable=False))
+register(DatasetSpec(name="imagenet_r", tfds_name="imagenet_r", train_split="", eval_split="test",
+                     restrict_to_present_classes=True))
+register(DatasetSpec(name="imagenet_a", tfds_name="imagenet_a", train_split="", eval_split="test",
+                     restrict_to_present_classes=True))
+register(DatasetSpec(name="imagenet_sketch", tfds_name="imagenet_sketch", train_split="", eval_split="test"))

@@ -72,7 +72,9 @@ def encode(image: np.ndarray, fmt: str = "JPEG", quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def _add(archive: tarfile.TarFile, name: str, payload: bytes) -> None:
+def _add(archive: tarfile.TarFile, name: str, payload: bytes, truncated: tuple[str, ...] = ()) -> None:
+    if name in truncated:
+        payload = payload[: len(payload) // 3]
     info = tarfile.TarInfo(name)
     info.size = len(payload)
     info.mtime = 0
@@ -80,8 +82,12 @@ def _add(archive: tarfile.TarFile, name: str, payload: bytes) -> None:
 
 
 def make_fake_imagenet(manual_dir: str, train_per_class: int = 12, val_images: int = 20, seed: int = 0,
-                       extra_classes: int = 0) -> dict[str, int]:
-    """Writes both tars into `manual_dir`; returns {"classes", "train", "validation"} counts."""
+                       extra_classes: int = 0, truncated: tuple[str, ...] = ()) -> dict[str, int]:
+    """Writes both tars into `manual_dir`; returns {"classes", "train", "validation"} counts.
+
+    Files named in `truncated` (e.g. "n01751748_2.JPEG", "ILSVRC2012_val_00000003.JPEG") are cut to a third of
+    their bytes, like an interrupted copy, to test that such images are skipped rather than fatal.
+    """
     rng = np.random.default_rng(seed)
     val_labels = validation_synsets(val_images)
     synsets = sorted(set(val_labels))
@@ -104,12 +110,13 @@ def make_fake_imagenet(manual_dir: str, train_per_class: int = 12, val_images: i
                         name, payload = PNG_DISGUISED_AS_JPEG, encode(pixels, "PNG")
                     else:
                         payload = encode(pixels, quality=int(rng.integers(75, 96)))
-                    _add(per_class, name, payload)
+                    _add(per_class, name, payload, truncated)
             _add(train, f"{synset}.tar", inner.getvalue())
     with tarfile.open(os.path.join(manual_dir, VAL_TAR), "w") as val:
         for index, synset in enumerate(val_labels):
             pixels = _sample(photos[synset], rng, portrait=index % 5 == 4)
-            _add(val, f"ILSVRC2012_val_{index + 1:08d}.JPEG", encode(pixels, quality=int(rng.integers(75, 96))))
+            _add(val, f"ILSVRC2012_val_{index + 1:08d}.JPEG", encode(pixels, quality=int(rng.integers(75, 96))),
+                 truncated)
     return {"classes": len(synsets), "train": len(synsets) * train_per_class, "validation": len(val_labels)}
 
 

@@ -1,9 +1,11 @@
-"""tf.data input pipelines over TFDS: deterministic, resumable training batches and exact, padded eval batches.
+"""tf.data input pipelines over TFDS and image folders: deterministic, resumable training batches and exact,
+padded eval batches.
 
 Training order and augmentation are pure functions of (seed, step): epoch e is the process's shard
 shuffled with a seed derived from (seed, e), and example i of it is augmented with a seed derived from
 (seed, process, e, i). Resuming at step s therefore rebuilds the stream from s and reads exactly what an
-uninterrupted run would have read.
+uninterrupted run would have read. An image that cannot be decoded is skipped without moving any other
+example (robust.py): its slot holds a masked stand-in and the logs count it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from imagenet_jax.data import datasets
-from imagenet_jax.errors import DatasetNotPreparedError
+from imagenet_jax.data import datasets, folders, robust
+from imagenet_jax.errors import ConfigError, DatasetNotPreparedError
 
 _MAX_EPOCHS = 1 << 30
+MAX_LABELS_PER_EXAMPLE = 16  # label sets (ImageNet-ReaL) are padded with -1 to this length
 
 
 def _tf():
@@ -40,32 +43,90 @@ class DatasetInfo:
     train_split: str
     eval_split: str
     class_names: tuple[str, ...]
+    name: str = ""
+    label_key: str = "label"
+    label_set_key: str = ""
 
     def num_examples(self, split: str) -> int:
         """Number of examples in `split` (any TFDS split expression)."""
         return self.builder.info.splits[split].num_examples
 
+    def even_splits(self, split: str, n: int, drop_remainder: bool) -> list[str]:
+        """`n` disjoint contiguous parts of `split` (TFDS split expressions)."""
+        import tensorflow_datasets as tfds
 
-def load_dataset(name: str, data_dir: str, manual_dir: str = "", train_split: str = "", eval_split: str = "") -> DatasetInfo:
+        return tfds.even_splits(split, n=n, drop_remainder=drop_remainder)
+
+    def holdout(self, split: str, count: int) -> tuple[str, str]:
+        """(split without its last `count` examples, those examples); TFDS stores examples shuffled."""
+        if "[" in split or "+" in split:
+            raise ConfigError(f"config.minival_examples needs a plain training split name, not {split!r}.")
+        total = self.num_examples(split)
+        if not 0 < count < total:
+            raise ConfigError(f"config.minival_examples={count} must be smaller than the {total} examples of "
+                              f"split {split!r}.")
+        return f"{split}[:{total - count}]", f"{split}[{total - count}:]"
+
+    def read(self, split: str):
+        """(encoded image bytes, label) pairs of `split`, in the stored order."""
+        return self._as_dataset(split).map(lambda example: (example["image"], example[self.label_key]))
+
+    def read_eval(self, split: str):
+        """{"image": bytes, "label", "key": file name or "", and "label_set" if any} of `split`, in stored order."""
+        tf = _tf()
+
+        def select(example):
+            out = {"image": example["image"], "label": example[self.label_key],
+                   "key": example.get("file_name", tf.constant(""))}
+            if self.label_set_key:
+                labels = tf.cast(example[self.label_set_key][:MAX_LABELS_PER_EXAMPLE], tf.int64)
+                out["label_set"] = tf.pad(labels, [[0, MAX_LABELS_PER_EXAMPLE - tf.size(labels)]], constant_values=-1)
+            return out
+
+        return self._as_dataset(split).map(select)
+
+    def _as_dataset(self, split: str):
+        tf = _tf()
+        import tensorflow_datasets as tfds
+
+        options = tf.data.Options()
+        options.deterministic = True
+        return self.builder.as_dataset(
+            split=split,
+            shuffle_files=False,
+            decoders={"image": tfds.decode.SkipDecoding()},
+            read_config=tfds.ReadConfig(options=options),
+        )
+
+
+def load_dataset(name: str, data_dir: str, manual_dir: str = "", train_split: str = "",
+                 eval_split: str = "") -> DatasetInfo | folders.FolderDatasetInfo:
     """Finds the prepared dataset (preparing it offline when possible) or raises with instructions."""
     import tensorflow_datasets as tfds
 
     _tf()
+    if folders.is_folder_name(name):
+        return folders.load_folder(name, train_split, eval_split)
     spec = datasets.get(name)
     data_dir = datasets.resolve_data_dir(data_dir)
     builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
     if not builder.is_prepared():
         builder = _prepare(spec, builder, data_dir, manual_dir or spec.default_manual_dir)
-    label = builder.info.features["label"]
+    label = builder.info.features[spec.label_key]
     image = builder.info.features["image"]
     channels = image.shape[-1] or 3
+    splits = builder.info.splits
+    default_eval = spec.eval_split or next((s for s in ("validation", "test") if s in splits), spec.train_split)
     return DatasetInfo(
         builder=builder,
         num_classes=label.num_classes,
         channels=channels,
         train_split=train_split or spec.train_split,
-        eval_split=eval_split or spec.eval_split,
+        eval_split=eval_split or default_eval,
         class_names=tuple(label.names),
+        name=name,
+        label_key=spec.label_key,
+        label_set_key=spec.label_set_key,
     )
 
 
@@ -88,7 +149,7 @@ def _prepare(spec: datasets.DatasetSpec, builder, data_dir: str, manual_dir: str
 def train_batches(
     info: DatasetInfo,
     *,
-    local_batch_size: int,
+    global_batch_size: int,
     seed: int,
     start_step: int,
     preprocess: Callable,
@@ -96,40 +157,76 @@ def train_batches(
     cache: bool,
     process_index: int = 0,
     process_count: int = 1,
+    num_shards: int = 0,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Endless training batches {"image": uint8 NHWC, "label": int32} for this process, starting at start_step."""
+    """Endless training batches {"image": uint8 NHWC, "label": int32} of this process, starting at start_step.
+
+    The training split is cut into `num_shards` data shards (default: one per process), each shuffled and
+    augmented on its own; every global batch takes global_batch_size / num_shards examples from each shard,
+    in shard order, and process p owns a contiguous run of shards. With a fixed num_shards the global
+    batches are therefore identical for any process count that divides it.
+    """
     tf = _tf()
-    import tensorflow_datasets as tfds
 
-    shard = tfds.even_splits(info.train_split, n=process_count, drop_remainder=True)[process_index]
-    examples_per_epoch = steps_per_epoch(info, local_batch_size, process_count) * local_batch_size
-    base = _read(info, shard)
-    if cache:
-        base = base.map(lambda image, label: (_decode(image, info.channels), label), num_parallel_calls=tf.data.AUTOTUNE).cache()
+    num_shards = num_shards or process_count
+    shards_per_process = num_shards // process_count
+    shard_batch_size = global_batch_size // num_shards
+    examples_per_epoch = steps_per_epoch(info, global_batch_size, num_shards) * shard_batch_size
+    start_epoch, batches_done = divmod(start_step, examples_per_epoch // shard_batch_size)
+    splits = info.even_splits(info.train_split, num_shards, True)
 
-    def one_epoch(epoch):
-        shuffled = base.shuffle(shuffle_buffer_size, seed=tf.cast(seed, tf.int64) * 1_000_003 + epoch)
-        return shuffled.take(examples_per_epoch).enumerate().map(lambda index, example: (epoch, index, example))
+    def shard_stream(shard_index: int):
+        base = _read(info, splits[shard_index])
+        if cache:  # an undecodable image is cached as 0x0 and skipped by `augment` like any unreadable one
+            base = robust.map_or_placeholder(
+                base, lambda image, label: (_decode(image, info.channels), label),
+                lambda image, label: (tf.zeros((0, 0, info.channels), tf.uint8), label)).cache()
 
-    start_epoch, batches_done = divmod(start_step, examples_per_epoch // local_batch_size)
-    stream = tf.data.Dataset.range(start_epoch, _MAX_EPOCHS).flat_map(one_epoch)
-    stream = stream.skip(batches_done * local_batch_size)  # Before decoding: skipping costs only reads.
+        def one_epoch(epoch):
+            shuffle_seed = (tf.cast(seed, tf.int64) * 1_000_003 + shard_index) * 1_000_003 + epoch
+            shuffled = base.shuffle(shuffle_buffer_size, seed=shuffle_seed)
+            return shuffled.take(examples_per_epoch).enumerate().map(lambda index, example: (epoch, index, example))
 
-    def augment(epoch, index, example):
-        image, label = example
-        position = tf.constant(process_index << 40, tf.int64) + epoch * examples_per_epoch + index
-        example_seed = tf.stack([tf.cast(seed, tf.int64), position])
-        return {"image": preprocess(image, example_seed), "label": tf.cast(label, tf.int32)}
+        stream = tf.data.Dataset.range(start_epoch, _MAX_EPOCHS).flat_map(one_epoch)
+        stream = stream.skip(batches_done * shard_batch_size)  # Before decoding: skipping costs only reads.
 
-    stream = stream.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    stream = stream.batch(local_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return stream.as_numpy_iterator()
+        def augment(element):
+            image, label = element["example"]
+            position = tf.constant(shard_index << 40, tf.int64) + element["position"]
+            example_seed = tf.stack([tf.cast(seed, tf.int64), position])
+            with tf.control_dependencies([tf.debugging.assert_positive(tf.size(image), "unreadable image")]):
+                image = preprocess(image, example_seed)
+            return {"image": image, "label": tf.cast(label, tf.int32), "mask": tf.constant(True)}
+
+        stream = stream.map(lambda epoch, index, example: {"position": epoch * examples_per_epoch + index,
+                                                           "example": example})
+        first_position = start_epoch * examples_per_epoch + batches_done * shard_batch_size
+        stream = robust.map_filling_gaps(stream, augment, first_position)
+        return stream.batch(shard_batch_size, drop_remainder=True)
+
+    first = process_index * shards_per_process
+    streams = tuple(shard_stream(index) for index in range(first, first + shards_per_process))
+    if len(streams) == 1:
+        batches = streams[0]
+    else:
+        batches = tf.data.Dataset.zip(streams).map(
+            lambda *parts: {key: tf.concat([part[key] for part in parts], axis=0) for key in parts[0]})
+    batches = batches.prefetch(tf.data.AUTOTUNE).with_options(_throughput_options())
+    return robust.counting_skips(batches.as_numpy_iterator(), robust.SkipCounter(f"training (process {process_index})"))
 
 
-def steps_per_epoch(info: DatasetInfo, local_batch_size: int, process_count: int = 1) -> int:
-    """Full global batches per pass over the training split (the remainder is dropped each epoch)."""
-    per_process = info.num_examples(info.train_split) // process_count
-    return per_process // local_batch_size
+def _throughput_options():
+    tf = _tf()
+    options = tf.data.Options()
+    # One thread per op: parallelism comes from many images in flight, not from splitting one image's ops.
+    options.threading.max_intra_op_parallelism = 1
+    return options
+
+
+def steps_per_epoch(info: DatasetInfo, global_batch_size: int, num_shards: int = 1) -> int:
+    """Full global batches per pass over the training split (each shard drops its remainder every epoch)."""
+    per_shard = info.num_examples(info.train_split) // num_shards
+    return per_shard // (global_batch_size // num_shards)
 
 
 def eval_batches(
@@ -141,53 +238,65 @@ def eval_batches(
     cache: bool,
     process_index: int = 0,
     process_count: int = 1,
+    label_map: np.ndarray | None = None,
 ) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
     """A factory of one pass over `split`: every example once, last batch padded, "mask" marking real ones.
 
-    All processes yield the same number of batches (the longest shard's), padding with masked examples.
+    All processes yield the same number of batches (the longest shard's), padding with masked examples. An
+    image that cannot be decoded comes as a masked example with "skipped" set (and is logged by file name).
+    `label_map` renumbers labels (dataset class -> model class, -1 for none), e.g. for another dataset's labels.
     """
     tf = _tf()
-    import tensorflow_datasets as tfds
 
-    shards = tfds.even_splits(split, n=process_count, drop_remainder=False)
+    shards = info.even_splits(split, process_count, False)
     sizes = [info.num_examples(shard) for shard in shards]
     num_batches = math.ceil(max(sizes) / local_batch_size)
     zero_seed = tf.zeros((2,), tf.int64)
-    examples = _read(info, shards[process_index]).map(
-        lambda image, label: {
-            "image": preprocess(image, zero_seed),
-            "label": tf.cast(label, tf.int32),
-            "mask": tf.constant(True),
-        },
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    table = None if label_map is None else tf.constant(np.asarray(label_map, np.int64))
+
+    def relabel(labels):
+        labels = tf.cast(labels, tf.int64)
+        if table is not None:
+            labels = tf.where(labels >= 0, tf.gather(table, tf.maximum(labels, 0)), -1)
+        return tf.cast(labels, tf.int32)
+
+    def prepare(example):
+        out = {"image": preprocess(example["image"], zero_seed), "label": relabel(example["label"]),
+               "mask": tf.constant(True), "skipped": tf.constant(False), "key": example["key"]}
+        if "label_set" in example:
+            out["label_set"] = relabel(example["label_set"])
+        return out
+
+    raw = info.read_eval(shards[process_index])
+    spec = raw.map(prepare).element_spec
+
+    def placeholder(example, skipped=True):
+        out = {key: tf.zeros(value.shape, value.dtype) for key, value in spec.items() if key != "key"}
+        out.update(mask=tf.constant(False), skipped=tf.constant(skipped), key=example["key"])
+        return out
+
+    examples = robust.map_or_placeholder(raw, prepare, placeholder)
     if cache:
         examples = examples.cache()
-    padding = tf.data.Dataset.from_tensors(
-        {
-            "image": tf.zeros(examples.element_spec["image"].shape, tf.uint8),
-            "label": tf.constant(0, tf.int32),
-            "mask": tf.constant(False),
-        }
-    ).repeat(num_batches * local_batch_size - sizes[process_index])
-    batches = examples.concatenate(padding).batch(local_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return batches.as_numpy_iterator
+    padding = tf.data.Dataset.from_tensors(placeholder({"key": tf.constant("")}, skipped=False)).repeat()
+    batches = examples.concatenate(padding).take(num_batches * local_batch_size)
+    batches = batches.batch(local_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    batches = batches.with_options(_throughput_options())
+    counter = robust.SkipCounter(f"evaluation of {split} (process {process_index})")
+
+    def one_pass() -> Iterator[dict[str, np.ndarray]]:
+        for batch in batches.as_numpy_iterator():
+            keys = batch.pop("key")
+            if batch["skipped"].any():
+                counter.add(int(batch["skipped"].sum()), [key.decode() for key in keys[batch["skipped"]]])
+            yield batch
+
+    return one_pass
 
 
 def _read(info: DatasetInfo, split):
     """(encoded image bytes, label) pairs of `split`, in the stored order."""
-    tf = _tf()
-    import tensorflow_datasets as tfds
-
-    options = tf.data.Options()
-    options.deterministic = True
-    dataset = info.builder.as_dataset(
-        split=split,
-        shuffle_files=False,
-        decoders={"image": tfds.decode.SkipDecoding()},
-        read_config=tfds.ReadConfig(options=options),
-    )
-    return dataset.map(lambda example: (example["image"], example["label"]))
+    return info.read(split)
 
 
 def _decode(image, channels: int):

@@ -17,6 +17,8 @@ import tensorflow as tf
 
 from imagenet_jax.errors import ConfigError
 
+INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
+
 
 @dataclasses.dataclass(frozen=True)
 class PreprocessContext:
@@ -25,6 +27,10 @@ class PreprocessContext:
     image_size: int
     crop_pct: float
     channels: int
+    interpolation: str = "bilinear"  # any tf.image.resize method
+    # Antialiasing when downscaling: torchvision/PIL do it; the TF references (MLPerf, big_vision) do not, and
+    # it roughly halves train preprocessing throughput on CPU (BENCHMARKS.md, "Input pipeline").
+    antialias: bool = False
 
 
 Op = Callable[..., tf.Tensor]  # op(image, seed, context, *args) -> image
@@ -61,13 +67,15 @@ def parse_chain(chain: str, key: str = "preprocess") -> list[tuple[str, tuple]]:
             try:
                 parsed = ast.literal_eval(f"({rest[:-1]},)") if rest[:-1].strip() else ()
             except (ValueError, SyntaxError) as error:
-                raise ConfigError(f"config.{key}: arguments of op {part!r} are not Python literals ({error}).") from None
+                raise ConfigError(
+                    f"config.{key}: arguments of op {part!r} are not Python literals ({error}).") from None
             args = tuple(parsed)
         ops.append((name, args))
     return ops
 
 
-def build(chain: str, context: PreprocessContext, key: str = "preprocess") -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+def build(chain: str, context: PreprocessContext,
+          key: str = "preprocess") -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """Returns fn(encoded_or_decoded_image, seed[2]) -> uint8 image of size context.image_size."""
     ops = parse_chain(chain, key)
 
@@ -77,7 +85,7 @@ def build(chain: str, context: PreprocessContext, key: str = "preprocess") -> Ca
             image = _OPS[name](image, seeds[index], context, *args)
         image = decode(image, context.channels)
         # Every chain ends at the configured size, so batches always stack.
-        image = _resize_if_needed(image, context.image_size)
+        image = _resize_if_needed(image, context)
         return tf.ensure_shape(image, (context.image_size, context.image_size, context.channels))
 
     return apply
@@ -116,17 +124,21 @@ def _crop(image: tf.Tensor, window: tf.Tensor, channels: int) -> tf.Tensor:
     return image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
 
 
-def _resize(image: tf.Tensor, size: tuple, method: str = "bilinear") -> tf.Tensor:
-    resized = tf.image.resize(image, size, method=method, antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+def _resize(image: tf.Tensor, size: tuple, context: PreprocessContext) -> tf.Tensor:
+    """Resizes to `size` with the context's interpolation and antialiasing; uint8 in and out."""
+    resized = tf.image.resize(image, size, method=context.interpolation, antialias=context.antialias)
+    if context.interpolation in ("bilinear", "area", "nearest"):  # convex combinations: no overshoot to clip
+        return tf.cast(resized + 0.5, tf.uint8)
+    return tf.cast(tf.clip_by_value(resized + 0.5, 0, 255), tf.uint8)
 
 
-def _resize_if_needed(image: tf.Tensor, size: int) -> tf.Tensor:
+def _resize_if_needed(image: tf.Tensor, context: PreprocessContext) -> tf.Tensor:
     shape = tf.shape(image)
+    size = context.image_size
     return tf.cond(
         tf.logical_and(tf.equal(shape[0], size), tf.equal(shape[1], size)),
         lambda: image,
-        lambda: _resize(image, (size, size)),
+        lambda: _resize(image, (size, size), context),
     )
 
 
@@ -162,8 +174,8 @@ def random_resized_crop(
     any_fits = tf.reduce_any(fits)
     # Fallback (as torchvision): the largest center crop with the aspect ratio clamped into range.
     in_ratio = width / height
-    fallback_w = tf.where(in_ratio < ratio_min, width, tf.where(in_ratio > ratio_max, tf.round(height * ratio_max), width))
-    fallback_h = tf.where(in_ratio < ratio_min, tf.round(width / ratio_min), tf.where(in_ratio > ratio_max, height, height))
+    fallback_w = tf.where(in_ratio > ratio_max, tf.round(height * ratio_max), width)
+    fallback_h = tf.where(in_ratio < ratio_min, tf.round(width / ratio_min), height)
     crop_w = tf.where(any_fits, crop_w[first], fallback_w)
     crop_h = tf.where(any_fits, crop_h[first], fallback_h)
     offset_draws = tf.random.stateless_uniform((2,), seed=tf.random.experimental.stateless_fold_in(seed, 1))
@@ -171,7 +183,7 @@ def random_resized_crop(
     offset_x = tf.where(any_fits, tf.floor(offset_draws[1] * (width - crop_w + 1)), tf.floor((width - crop_w) / 2))
     window = tf.cast(tf.stack([offset_y, offset_x, crop_h, crop_w]), tf.int32)
     cropped = _crop(image, window, context.channels)
-    return _resize(cropped, (context.image_size, context.image_size))
+    return _resize(cropped, (context.image_size, context.image_size), context)
 
 
 @register_op("resize_center_crop")
@@ -183,16 +195,17 @@ def resize_center_crop(image: tf.Tensor, seed: tf.Tensor, context: PreprocessCon
     side = tf.minimum(height, width) * context.crop_pct
     crop_h = tf.minimum(tf.round(side), height)
     crop_w = tf.minimum(tf.round(side), width)
-    window = tf.cast(tf.stack([tf.floor((height - crop_h) / 2), tf.floor((width - crop_w) / 2), crop_h, crop_w]), tf.int32)
+    window = tf.stack([tf.floor((height - crop_h) / 2), tf.floor((width - crop_w) / 2), crop_h, crop_w])
+    window = tf.cast(window, tf.int32)
     cropped = _crop(image, window, context.channels)
-    return _resize(cropped, (context.image_size, context.image_size))
+    return _resize(cropped, (context.image_size, context.image_size), context)
 
 
 @register_op("resize")
 def resize(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, size: int = 0) -> tf.Tensor:
     """Resizes the whole image to size x size (default image_size), ignoring aspect ratio."""
     size = size or context.image_size
-    return _resize(decode(image, context.channels), (size, size))
+    return _resize(decode(image, context.channels), (size, size), context)
 
 
 @register_op("flip_lr")
@@ -208,3 +221,6 @@ def random_crop_pad(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContex
     shape = tf.shape(image)
     padded = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
     return tf.image.stateless_random_crop(padded, shape, seed=seed)
+
+
+from imagenet_jax.data import augment  # noqa: E402,F401  (registers the augmentation ops)

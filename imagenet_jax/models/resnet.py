@@ -25,6 +25,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from imagenet_jax.models import ghost_batch_norm
 from imagenet_jax.models.registry import register
 
 VERSIONS = ("v1", "v1.5", "v2")
@@ -164,6 +165,7 @@ class ResNet(nn.Module):
     conv_bias: bool = False
     stride_in_last_block: bool = False
     stem_pool_zero_padding: bool = False
+    bn_group_size: int = 0  # > 0: "ghost" BN, statistics over groups of this many examples in training.
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -173,7 +175,8 @@ class ResNet(nn.Module):
         _check_choice("shortcut", self.shortcut, SHORTCUTS)
         conv = functools.partial(nn.Conv, use_bias=self.conv_bias, dtype=self.dtype)
         norm = functools.partial(
-            nn.BatchNorm,
+            functools.partial(ghost_batch_norm.BatchNorm, group_size=self.bn_group_size)
+            if self.bn_group_size else nn.BatchNorm,
             use_running_average=not train,
             momentum=self.bn_momentum,
             epsilon=self.bn_epsilon,

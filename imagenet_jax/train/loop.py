@@ -17,7 +17,7 @@ import numpy as np
 from imagenet_jax import models
 from imagenet_jax.config import validate_config
 from imagenet_jax.config.validate import config_drift
-from imagenet_jax.data import pipeline, preprocessing
+from imagenet_jax.data import inputs, pipeline
 from imagenet_jax.errors import CheckpointError, ConfigError, UserFacingError
 from imagenet_jax.parallel import mesh as mesh_lib
 from imagenet_jax.train import optimizer as optimizer_lib
@@ -48,12 +48,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     process_index, process_count = jax.process_index(), jax.process_count()
 
     # Data.
-    info = pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
-                                 config.eval_split)
+    info = _load_dataset_once(config, process_index, process_count)
+    eval_sets = inputs.eval_sets(config, info)  # main split, minival, config.extra_eval_splits
+    info = inputs.apply_holdout(config, info)  # training never sees minival
     num_classes = config.num_classes or info.num_classes
-    local_batch_size = config.batch_size // process_count
     local_eval_batch_size = (config.eval_batch_size or config.batch_size) // process_count
-    steps_per_epoch = pipeline.steps_per_epoch(info, local_batch_size, process_count)
+    num_shards = config.data_shards or process_count
+    if num_shards % process_count:
+        raise ConfigError(f"config.data_shards={config.data_shards} must be a multiple of the {process_count} "
+                          "processes.")
+    steps_per_epoch = pipeline.steps_per_epoch(info, config.batch_size, num_shards)
     if steps_per_epoch == 0:
         raise ConfigError(f"config.batch_size={config.batch_size} is larger than the training split "
                           f"({info.num_examples(info.train_split)} examples): lower it.")
@@ -63,13 +67,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                           "epoch: raise it or set config.num_train_steps.")
     eval_every = config.eval_every_steps or steps_per_epoch
     checkpoint_every = config.checkpoint_every_steps or steps_per_epoch
-    context = preprocessing.PreprocessContext(config.image_size, config.crop_pct, info.channels)
-    train_preprocess = preprocessing.build(config.train_preprocess, context, "train_preprocess")
-    eval_preprocess = preprocessing.build(config.eval_preprocess, context, "eval_preprocess")
 
     # Model, optimizer, state.
     dtype = jnp.bfloat16 if config.half_precision else jnp.float32
-    model = models.create(config.model, num_classes=num_classes, dtype=dtype, **config.model_options)
+    ghost_bn = {"bn_group_size": config.bn_group_size} if config.bn_group_size else {}
+    model = models.create(config.model, num_classes=num_classes, dtype=dtype, **ghost_bn, **config.model_options)
     schedule = optimizer_lib.learning_rate_schedule(config, total_steps, steps_per_epoch)
     optimizer = optimizer_lib.create_optimizer(config, schedule)
     mesh = mesh_lib.make_mesh(config.fsdp_devices)
@@ -94,6 +96,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     resolved_config = json.loads(config.to_json_best_effort())
     if restored is None:
         state = init(jax.random.key(config.seed))
+        if config.init_from:
+            state = _apply_init_from(state, config.init_from, num_classes, optimizer, state_sharding)
         meta = {"best_top1": None, "best_step": None, "elapsed_seconds": 0.0}
         start_step = 0
     else:
@@ -119,37 +123,45 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         make_train_step(model, optimizer, schedule, num_classes=num_classes, mean=config.normalize_mean,
                         std=config.normalize_std, label_smoothing=config.label_smoothing,
                         aux_loss_weight=config.aux_loss_weight,
-                        skip_nonfinite=config.nonfinite_policy == "skip"),
+                        skip_nonfinite=config.nonfinite_policy == "skip", mixup_alpha=config.mixup_alpha,
+                        cutmix_alpha=config.cutmix_alpha, mix_prob=config.mix_prob,
+                        mix_switch_prob=config.mix_switch_prob),
         in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
     )
-    eval_step = jax.jit(
-        make_eval_step(model, num_classes=num_classes, mean=config.normalize_mean, std=config.normalize_std),
-        in_shardings=(state_sharding, batch_sharding),
-        out_shardings=replicated,
-    )
-    eval_split_batches = pipeline.eval_batches(
-        info, info.eval_split, local_batch_size=local_eval_batch_size, preprocess=eval_preprocess,
-        cache=config.cache_dataset, process_index=process_index, process_count=process_count)
-    expected_eval_examples = info.num_examples(info.eval_split)
+    eval_runs = [
+        (eval_set,
+         inputs.eval_stream(config, eval_set, local_batch_size=local_eval_batch_size, process_index=process_index,
+                            process_count=process_count),
+         jax.jit(make_eval_step(model, num_classes=num_classes, mean=config.normalize_mean, std=config.normalize_std,
+                                class_subset=eval_set.class_subset),
+                 in_shardings=(state_sharding, batch_sharding), out_shardings=replicated))
+        for eval_set in eval_sets]
 
-    def evaluate(state: TrainState) -> dict:
-        totals = None
-        for local_batch in eval_split_batches():
-            sums = eval_step(state, mesh_lib.global_batch(local_batch, mesh))
-            totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-        totals = jax.device_get(totals)
-        count = int(totals["num_examples"])
-        if count != expected_eval_examples:
-            raise RuntimeError(f"eval scored {count} examples of {expected_eval_examples}")
-        return {"loss": float(totals["loss"]) / count, "top1": float(totals["top1"]) / count,
-                "top5": float(totals["top5"]) / count, "num_examples": count}
+    def evaluate(state: TrainState) -> tuple[dict, dict[str, dict]]:
+        """(main eval split's metrics, {name: metrics} of the other eval sets); every example scored once."""
+        results = {}
+        for eval_set, eval_batches, eval_step in eval_runs:
+            totals = None
+            for local_batch in eval_batches():
+                sums = eval_step(state, mesh_lib.global_batch(local_batch, mesh))
+                totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+            totals = jax.device_get(totals)
+            count = int(totals["num_examples"])
+            uncounted = {key: int(totals[key]) for key in ("num_unlabeled", "num_skipped") if key in totals}
+            if count + sum(uncounted.values()) != eval_set.num_examples:
+                raise RuntimeError(f"eval of {eval_set.name} scored {count} examples of {eval_set.num_examples} "
+                                   f"({uncounted})")
+            results[eval_set.name] = {"loss": float(totals["loss"]) / max(count, 1),
+                                      "top1": float(totals["top1"]) / max(count, 1),
+                                      "top5": float(totals["top5"]) / max(count, 1), "num_examples": count,
+                                      **{key: value for key, value in uncounted.items() if value}}
+        return results.pop(eval_sets[0].name), results
 
-    train_batches = pipeline.train_batches(
-        info, local_batch_size=local_batch_size, seed=config.seed, start_step=start_step, preprocess=train_preprocess,
-        shuffle_buffer_size=config.shuffle_buffer_size, cache=config.cache_dataset, process_index=process_index,
-        process_count=process_count)
+    train_batches = inputs.train_stream(
+        config, info, start_step=start_step, steps_per_epoch=steps_per_epoch, num_shards=num_shards,
+        process_index=process_index, process_count=process_count)
     reporter = MetricsReporter(workdir, total_steps, config.batch_size, start_step, meta["elapsed_seconds"])
     base_key = jax.random.key(config.seed)
     stop = _PreemptionFlag()
@@ -176,11 +188,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 log_window = []
             eval_metrics = None
             if is_eval_step:
-                eval_metrics = evaluate(state)
+                eval_metrics, other_eval_metrics = evaluate(state)
                 if meta["best_top1"] is None or eval_metrics["top1"] > meta["best_top1"]:
                     meta.update(best_top1=eval_metrics["top1"], best_step=step)
                 eval_metrics.update(best_top1=meta["best_top1"], best_step=meta["best_step"])
                 reporter.eval(step, info.eval_split, eval_metrics)
+                for name, metrics in other_eval_metrics.items():
+                    reporter.eval(step, name, metrics)
                 final_metrics = eval_metrics
             if is_checkpoint_step or preempted:
                 meta.update(step=step, images_seen=step * config.batch_size, config=resolved_config,
@@ -196,6 +210,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         checkpointer.close()
         reporter.close()
     return final_metrics
+
+
+def _apply_init_from(state: TrainState, path: str, num_classes: int, optimizer, state_sharding) -> TrainState:
+    from imagenet_jax.train.init_from import load_pretrained, merge_pretrained
+
+    initial = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
+    merged = merge_pretrained(initial, load_pretrained(path), num_classes)
+    params = jax.device_put(merged["params"], state_sharding.params)
+    batch_stats = jax.device_put(merged["batch_stats"], state_sharding.batch_stats)
+    opt_state = jax.jit(optimizer.init, out_shardings=state_sharding.opt_state)(params)
+    return state.replace(params=params, batch_stats=batch_stats, opt_state=opt_state)
+
+
+def _load_dataset_once(config: ml_collections.ConfigDict, process_index: int, process_count: int):
+    # Process 0 prepares a missing dataset while the others wait, so they never write the same files.
+    def load():
+        return pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
+                                     config.eval_split)
+
+    info = load() if process_index == 0 else None
+    if process_count > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("dataset prepared")
+    return info or load()
 
 
 def _check_finite(window: list[dict], first_step: int, policy: str) -> None:

@@ -1,0 +1,347 @@
+"""Augmentation ops on decoded uint8 HxWxC images: color jitter, RandAugment, AutoAugment, random erasing and the
+Keras ImageDataGenerator affine (rotation/shift/zoom/shear).
+
+Every op is registered in the preprocessing registry (usable in a chain as "randaugment(2, 9)") and draws all its
+randomness from the stateless seed it is given, so augmentation stays a pure function of (run seed, position).
+Magnitudes follow the RandAugment convention: a level m in [0, 10] scales each op's maximum linearly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from imagenet_jax.data.preprocessing import PreprocessContext, decode, register_op
+
+MAX_LEVEL = 10.0
+FILL_GRAY = 128  # geometric ops of RandAugment/AutoAugment fill uncovered pixels with mid-gray.
+
+
+# ----------------------------------------------------------------------------------------------- pixel ops
+
+
+def _uniform(seed: tf.Tensor, shape=(), minval: float = 0.0, maxval: float = 1.0) -> tf.Tensor:
+    return tf.random.stateless_uniform(shape, seed=seed, minval=minval, maxval=maxval)
+
+
+def _seeds(seed: tf.Tensor, count: int) -> tf.Tensor:
+    return tf.random.experimental.stateless_split(seed, num=count)
+
+
+def _to_uint8(image: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+
+def blend(degenerate: tf.Tensor, image: tf.Tensor, factor) -> tf.Tensor:
+    """degenerate + factor * (image - degenerate), clipped to uint8 (PIL ImageEnhance semantics)."""
+    degenerate = tf.cast(degenerate, tf.float32)
+    return _to_uint8(degenerate + tf.cast(factor, tf.float32) * (tf.cast(image, tf.float32) - degenerate))
+
+
+def grayscale(image: tf.Tensor) -> tf.Tensor:
+    """Luma (ITU-R 601, as PIL's "L" mode) as float32 HxWx1; a 1-channel image is returned as float."""
+    image = tf.cast(image, tf.float32)
+    if image.shape[-1] == 1:
+        return image
+    return tf.reduce_sum(image * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+
+
+def brightness(image: tf.Tensor, factor) -> tf.Tensor:
+    """Blends with black: factor 0 gives black, 1 the original."""
+    return blend(tf.zeros_like(image), image, factor)
+
+
+def contrast(image: tf.Tensor, factor) -> tf.Tensor:
+    """Blends with the image's mean gray level."""
+    mean = tf.round(tf.reduce_mean(tf.round(grayscale(image))))
+    return blend(tf.fill(tf.shape(image), mean), image, factor)
+
+
+def saturation(image: tf.Tensor, factor) -> tf.Tensor:
+    """Blends with the grayscale image (PIL's ImageEnhance.Color); identity for 1-channel images."""
+    return blend(tf.broadcast_to(tf.round(grayscale(image)), tf.shape(image)), image, factor)
+
+
+def sharpness(image: tf.Tensor, factor) -> tf.Tensor:
+    """Blends with a 3x3 smoothed image (PIL's SMOOTH kernel); the one-pixel border keeps its values."""
+    channels = image.shape[-1]
+    kernel = tf.constant([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
+    kernel = tf.tile(kernel[:, :, None, None], [1, 1, channels, 1])
+    smooth = tf.nn.depthwise_conv2d(tf.cast(image, tf.float32)[None], kernel, [1, 1, 1, 1], "VALID")[0]
+    smooth = tf.pad(tf.round(smooth), [[1, 1], [1, 1], [0, 0]])
+    shape = tf.shape(image)
+    rows = tf.range(shape[0])[:, None, None]
+    cols = tf.range(shape[1])[None, :, None]
+    interior = (rows > 0) & (rows < shape[0] - 1) & (cols > 0) & (cols < shape[1] - 1)
+    degenerate = tf.where(interior, smooth, tf.cast(image, tf.float32))
+    return blend(degenerate, image, factor)
+
+
+def solarize(image: tf.Tensor, threshold) -> tf.Tensor:
+    """Inverts every pixel value >= threshold."""
+    threshold = tf.cast(threshold, tf.int32)
+    return tf.where(tf.cast(image, tf.int32) >= threshold, 255 - image, image)
+
+
+def posterize(image: tf.Tensor, bits) -> tf.Tensor:
+    """Keeps the `bits` most significant bits of each value."""
+    shift = tf.cast(8 - tf.cast(bits, tf.int32), tf.uint8)
+    return tf.bitwise.left_shift(tf.bitwise.right_shift(image, shift), shift)
+
+
+def invert(image: tf.Tensor) -> tf.Tensor:
+    """255 - value."""
+    return 255 - image
+
+
+def autocontrast(image: tf.Tensor) -> tf.Tensor:
+    """Stretches each channel to the full 0..255 range (channels that are constant stay as they are)."""
+    values = tf.cast(image, tf.float64)  # float64 and v * scale - low * scale: PIL's exact lookup table
+    low = tf.reduce_min(values, axis=[0, 1], keepdims=True)
+    high = tf.reduce_max(values, axis=[0, 1], keepdims=True)
+    scale = tf.where(high > low, 255.0 / tf.maximum(high - low, 1.0), 1.0)
+    offset = tf.where(high > low, -low * scale, 0.0)
+    return tf.cast(tf.clip_by_value(tf.floor(values * scale + offset), 0.0, 255.0), tf.uint8)
+
+
+def equalize(image: tf.Tensor) -> tf.Tensor:
+    """Histogram equalization of each channel, with PIL's ImageOps.equalize lookup table."""
+    channels = []
+    for index in range(image.shape[-1]):
+        channel = tf.cast(image[:, :, index], tf.int32)
+        histogram = tf.math.bincount(tf.reshape(channel, [-1]), minlength=256, maxlength=256)
+        last = tf.gather(histogram, tf.reduce_max(tf.where(histogram > 0)[:, 0]))
+        step = (tf.reduce_sum(histogram) - last) // 255
+        lut = (tf.cumsum(histogram) - histogram + step // 2) // tf.maximum(step, 1)
+        lut = tf.clip_by_value(lut, 0, 255)
+        channels.append(tf.where(step > 0, tf.gather(lut, channel), channel))
+    return tf.cast(tf.stack(channels, axis=-1), tf.uint8)
+
+
+# ------------------------------------------------------------------------------------------- geometric ops
+
+
+def transform(image: tf.Tensor, matrix: tf.Tensor, fill_mode: str = "CONSTANT", fill_value: float = FILL_GRAY,
+              interpolation: str = "BILINEAR") -> tf.Tensor:
+    """Resamples `image` at input = matrix @ (x, y, 1) for every output pixel (x: column, y: row); matrix 2x3."""
+    flat = tf.concat([tf.reshape(tf.cast(matrix, tf.float32), [6]), tf.zeros([2])], axis=0)[None]
+    shape = tf.shape(image)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=flat, output_shape=shape[:2], fill_value=float(fill_value),
+        interpolation=interpolation, fill_mode=fill_mode)[0]
+
+
+def _centered(image: tf.Tensor, linear: tf.Tensor, shift=(0.0, 0.0)) -> tf.Tensor:
+    """The 2x3 matrix applying `linear` (2x2, input from output) about the image center, then `shift` (x, y)."""
+    shape = tf.cast(tf.shape(image), tf.float32)
+    center = tf.stack([(shape[1] - 1) / 2, (shape[0] - 1) / 2])
+    offset = center - tf.linalg.matvec(linear, center) + tf.cast(tf.stack(shift), tf.float32)
+    return tf.concat([linear, offset[:, None]], axis=1)
+
+
+def rotate(image: tf.Tensor, degrees, **kwargs) -> tf.Tensor:
+    """Rotates the content by `degrees` about the center."""
+    angle = tf.cast(degrees, tf.float32) * (math.pi / 180)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    return transform(image, _centered(image, tf.stack([[cos, -sin], [sin, cos]])), **kwargs)
+
+
+def shear_x(image: tf.Tensor, amount, **kwargs) -> tf.Tensor:
+    """Shifts row y by amount * (y - center) pixels horizontally."""
+    amount = tf.cast(amount, tf.float32)
+    return transform(image, _centered(image, tf.stack([[1.0, amount], [0.0, 1.0]])), **kwargs)
+
+
+def shear_y(image: tf.Tensor, amount, **kwargs) -> tf.Tensor:
+    """Shifts column x by amount * (x - center) pixels vertically."""
+    amount = tf.cast(amount, tf.float32)
+    return transform(image, _centered(image, tf.stack([[1.0, 0.0], [amount, 1.0]])), **kwargs)
+
+
+def translate(image: tf.Tensor, dx, dy, **kwargs) -> tf.Tensor:
+    """Moves the content by (dx, dy) pixels."""
+    return transform(image, _centered(image, tf.eye(2), (-tf.cast(dx, tf.float32), -tf.cast(dy, tf.float32))),
+                     **kwargs)
+
+
+# ------------------------------------------------------------------------ RandAugment / AutoAugment op set
+
+_SIGNED = {"Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY", "Color", "Contrast", "Brightness", "Sharpness"}
+
+
+def apply_named(name: str, image: tf.Tensor, level, sign) -> tf.Tensor:
+    """Applies RandAugment/AutoAugment op `name` at `level` in [0, 10]; `sign` (+1/-1) orients signed ops."""
+    fraction = tf.cast(level, tf.float32) / MAX_LEVEL
+    signed = fraction * tf.cast(sign, tf.float32) if name in _SIGNED else fraction
+    size = tf.cast(tf.shape(image), tf.float32)
+    if name == "Identity":
+        return image
+    if name == "AutoContrast":
+        return autocontrast(image)
+    if name == "Equalize":
+        return equalize(image)
+    if name == "Invert":
+        return invert(image)
+    if name == "Rotate":
+        return rotate(image, 30.0 * signed)
+    if name == "Posterize":  # level 10 keeps 4 bits, level 0 all 8
+        return posterize(image, 8 - tf.cast(tf.round(4.0 * fraction), tf.int32))
+    if name == "Solarize":  # level 10 inverts everything, level 0 nothing
+        return solarize(image, 256 - tf.cast(tf.round(256.0 * fraction), tf.int32))
+    if name in ("Color", "Contrast", "Brightness", "Sharpness"):
+        factor = 1.0 + 0.9 * signed  # in [0.1, 1.9]
+        return {"Color": saturation, "Contrast": contrast, "Brightness": brightness, "Sharpness": sharpness}[name](
+            image, factor)
+    if name == "ShearX":
+        return shear_x(image, 0.3 * signed)
+    if name == "ShearY":
+        return shear_y(image, 0.3 * signed)
+    if name == "TranslateX":
+        return translate(image, 0.45 * signed * size[1], 0.0)
+    if name == "TranslateY":
+        return translate(image, 0.0, 0.45 * signed * size[0])
+    raise ValueError(f"unknown augmentation op {name!r}")
+
+
+RANDAUGMENT_OPS = ("Identity", "AutoContrast", "Equalize", "Rotate", "Solarize", "Color", "Posterize", "Contrast",
+                   "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateX", "TranslateY")
+
+# AutoAugment's ImageNet policy (Cubuk et al. 2019, "AutoAugment", appendix): 25 sub-policies of two
+# (op, probability, level) steps; one sub-policy is drawn per image.
+AUTOAUGMENT_IMAGENET = (
+    (("Posterize", 0.4, 8), ("Rotate", 0.6, 9)),
+    (("Solarize", 0.6, 5), ("AutoContrast", 0.6, 5)),
+    (("Equalize", 0.8, 8), ("Equalize", 0.6, 3)),
+    (("Posterize", 0.6, 7), ("Posterize", 0.6, 6)),
+    (("Equalize", 0.4, 7), ("Solarize", 0.2, 4)),
+    (("Equalize", 0.4, 4), ("Rotate", 0.8, 8)),
+    (("Solarize", 0.6, 3), ("Equalize", 0.6, 7)),
+    (("Posterize", 0.8, 5), ("Equalize", 1.0, 2)),
+    (("Rotate", 0.2, 3), ("Solarize", 0.6, 8)),
+    (("Equalize", 0.6, 8), ("Posterize", 0.4, 6)),
+    (("Rotate", 0.8, 8), ("Color", 0.4, 0)),
+    (("Rotate", 0.4, 9), ("Equalize", 0.6, 2)),
+    (("Equalize", 0.0, 7), ("Equalize", 0.8, 8)),
+    (("Invert", 0.6, 4), ("Equalize", 1.0, 8)),
+    (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+    (("Rotate", 0.8, 8), ("Color", 1.0, 2)),
+    (("Color", 0.8, 8), ("Solarize", 0.8, 7)),
+    (("Sharpness", 0.4, 7), ("Invert", 0.6, 8)),
+    (("ShearX", 0.6, 5), ("Equalize", 1.0, 9)),
+    (("Color", 0.4, 0), ("Equalize", 0.6, 3)),
+    (("Equalize", 0.4, 7), ("Solarize", 0.2, 4)),
+    (("Solarize", 0.6, 5), ("AutoContrast", 0.6, 5)),
+    (("Invert", 0.6, 4), ("Equalize", 1.0, 8)),
+    (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+    (("Equalize", 0.8, 8), ("Equalize", 0.6, 3)),
+)
+
+
+def _random_sign(seed: tf.Tensor) -> tf.Tensor:
+    return tf.where(_uniform(seed) < 0.5, -1.0, 1.0)
+
+
+# -------------------------------------------------------------------------------------------- registered ops
+
+
+@register_op("randaugment")
+def randaugment(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, num_ops: int = 2,
+                magnitude: float = 9.0) -> tf.Tensor:
+    """RandAugment (Cubuk et al. 2020): `num_ops` ops drawn uniformly from 14, each at level `magnitude`."""
+    image = decode(image, context.channels)
+    for layer_seed in tf.unstack(_seeds(seed, max(int(num_ops), 1))[: int(num_ops)]):
+        choice_seed, sign_seed = tf.unstack(_seeds(layer_seed, 2))
+        index = tf.cast(tf.floor(_uniform(choice_seed) * len(RANDAUGMENT_OPS)), tf.int32)
+        sign = _random_sign(sign_seed)
+        branches = [lambda name=name, image=image, sign=sign: apply_named(name, image, magnitude, sign)
+                    for name in RANDAUGMENT_OPS]
+        image = tf.ensure_shape(tf.switch_case(tf.minimum(index, len(RANDAUGMENT_OPS) - 1), branches), image.shape)
+    return image
+
+
+@register_op("autoaugment")
+def autoaugment(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, policy: str = "imagenet") -> tf.Tensor:
+    """AutoAugment with the ImageNet policy: one of 25 sub-policies, each step applied with its probability."""
+    if policy != "imagenet":
+        raise ValueError(f"autoaugment: unknown policy {policy!r} (only 'imagenet')")
+    image = decode(image, context.channels)
+    choice_seed, step_seed = tf.unstack(_seeds(seed, 2))
+    index = tf.cast(tf.floor(_uniform(choice_seed) * len(AUTOAUGMENT_IMAGENET)), tf.int32)
+    draws = _uniform(step_seed, (2, 2))  # [step, (apply?, sign)]
+
+    def sub_policy(steps, image=image):
+        for step, (name, probability, level) in enumerate(steps):
+            sign = tf.where(draws[step, 1] < 0.5, -1.0, 1.0)
+            def apply(name=name, level=level, image=image, sign=sign):
+                return apply_named(name, image, level, sign)
+
+            image = tf.cond(draws[step, 0] < probability, apply, lambda image=image: image)
+        return image
+
+    branches = [lambda steps=steps: sub_policy(steps) for steps in AUTOAUGMENT_IMAGENET]
+    return tf.ensure_shape(tf.switch_case(tf.minimum(index, len(branches) - 1), branches), image.shape)
+
+
+@register_op("color_jitter")
+def color_jitter(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, strength: float = 0.4) -> tf.Tensor:
+    """Brightness, contrast and saturation factors each uniform in [1 - s, 1 + s], applied in a random order."""
+    image = decode(image, context.channels)
+    factors = _uniform(_seeds(seed, 2)[0], (3,), max(0.0, 1.0 - strength), 1.0 + strength)
+    order = tf.argsort(_uniform(_seeds(seed, 2)[1], (3,)))
+    adjust = (brightness, contrast, saturation)
+    for position in range(3):
+        op = order[position]
+        image = tf.switch_case(op, [lambda k=k, image=image: adjust[k](image, factors[k]) for k in range(3)])
+        image = tf.ensure_shape(image, (None, None, context.channels))
+    return image
+
+
+@register_op("random_erasing")
+def random_erasing(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, probability: float = 0.25,
+                   area_min: float = 0.02, area_max: float = 1 / 3, ratio_min: float = 0.3, ratio_max: float = 3.3,
+                   attempts: int = 10) -> tf.Tensor:
+    """Random erasing (Zhong et al. 2020): with `probability`, one rectangle is replaced by uniform noise."""
+    image = decode(image, context.channels)
+    apply_seed, box_seed, noise_seed = tf.unstack(_seeds(seed, 3))
+    shape = tf.shape(image)
+    height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    draws = _uniform(box_seed, (attempts, 4))
+    area = height * width * (area_min + (area_max - area_min) * draws[:, 0])
+    ratio = tf.exp(math.log(ratio_min) + (math.log(ratio_max) - math.log(ratio_min)) * draws[:, 1])
+    box_h = tf.round(tf.sqrt(area * ratio))
+    box_w = tf.round(tf.sqrt(area / ratio))
+    fits = (box_h < height) & (box_w < width) & (box_h > 0) & (box_w > 0)
+    first = tf.argmax(tf.cast(fits, tf.int32))
+    top = tf.floor(draws[first, 2] * (height - box_h[first] + 1))
+    left = tf.floor(draws[first, 3] * (width - box_w[first] + 1))
+
+    def erase():
+        rows = tf.cast(tf.range(shape[0]), tf.float32)[:, None, None]
+        cols = tf.cast(tf.range(shape[1]), tf.float32)[None, :, None]
+        inside = (rows >= top) & (rows < top + box_h[first]) & (cols >= left) & (cols < left + box_w[first])
+        noise = tf.random.stateless_uniform(shape, seed=noise_seed, minval=0, maxval=256, dtype=tf.int32)
+        return tf.where(inside, tf.cast(noise, tf.uint8), image)
+
+    apply = (_uniform(apply_seed) < probability) & tf.reduce_any(fits)
+    return tf.cond(apply, erase, lambda: image)
+
+
+@register_op("random_affine")
+def random_affine(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, rotation: float = 0.0,
+                  width_shift: float = 0.0, height_shift: float = 0.0, zoom: float = 0.0, shear: float = 0.0,
+                  fill_mode: str = "nearest") -> tf.Tensor:
+    """Keras ImageDataGenerator's random transform: rotation and shear in degrees, shifts as fractions of the
+    size, zoom factors in [1 - zoom, 1 + zoom] per axis, uncovered pixels filled per `fill_mode`."""
+    image = decode(image, context.channels)
+    draws = _uniform(seed, (6,), -1.0, 1.0)
+    shape = tf.cast(tf.shape(image), tf.float32)
+    theta = rotation * draws[0] * (math.pi / 180)
+    shear_angle = shear * draws[1] * (math.pi / 180)
+    zoom_x, zoom_y = 1.0 + zoom * draws[2], 1.0 + zoom * draws[3]
+    shift_x, shift_y = width_shift * draws[4] * shape[1], height_shift * draws[5] * shape[0]
+    rotation_matrix = tf.stack([[tf.cos(theta), -tf.sin(theta)], [tf.sin(theta), tf.cos(theta)]])
+    shear_matrix = tf.stack([[1.0, -tf.sin(shear_angle)], [0.0, tf.cos(shear_angle)]])
+    zoom_matrix = tf.stack([[zoom_x, 0.0], [0.0, zoom_y]])
+    linear = rotation_matrix @ shear_matrix @ zoom_matrix
+    return transform(image, _centered(image, linear, (shift_x, shift_y)), fill_mode=fill_mode.upper(), fill_value=0.0)

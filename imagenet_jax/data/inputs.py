@@ -1,0 +1,213 @@
+"""From a config to input streams: the training chain (crop, flip and the augmentation keys), the resolution
+schedule (progressive resizing, FixRes), the minival holdout and every evaluation set of a run.
+
+The loop asks this module for batches and never sees ops, splits or label maps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterator
+
+import ml_collections
+import numpy as np
+
+from imagenet_jax.data import datasets, folders, pipeline, preprocessing
+from imagenet_jax.errors import ConfigError
+
+MINIVAL = "minival"
+
+
+def train_chain(config: ml_collections.ConfigDict) -> str:
+    """config.train_preprocess followed by the ops the augmentation keys switch on, in timm's order."""
+    ops = [config.train_preprocess] if config.train_preprocess.strip() else []
+    if any(config[key] for key in ("rotation_range", "width_shift_range", "height_shift_range", "zoom_range",
+                                   "shear_range")):
+        ops.append(f"random_affine({config.rotation_range}, {config.width_shift_range}, {config.height_shift_range}, "
+                   f"{config.zoom_range}, {config.shear_range}, {config.fill_mode!r})")
+    if config.autoaugment:
+        ops.append(f"autoaugment({config.autoaugment!r})")
+    if config.randaugment_num_ops:
+        ops.append(f"randaugment({config.randaugment_num_ops}, {config.randaugment_magnitude})")
+    if config.color_jitter:
+        ops.append(f"color_jitter({config.color_jitter})")
+    if config.random_erasing:
+        ops.append(f"random_erasing({config.random_erasing})")
+    return "|".join(ops)
+
+
+def parse_size_schedule(text: str, key: str = "image_size_schedule") -> list[tuple[float, int]]:
+    """"0:128,30:192" -> [(0.0, 128), (30.0, 192)] (epoch, training image size), checked."""
+    if not text.strip():
+        return []
+    schedule = []
+    for part in text.split(","):
+        epoch, _, size = part.partition(":")
+        try:
+            schedule.append((float(epoch), int(size)))
+        except ValueError:
+            raise ConfigError(f"config.{key}={text!r}: {part!r} is not EPOCH:SIZE (e.g. \"0:128,30:192,60:224\").") \
+                from None
+    epochs = [epoch for epoch, _ in schedule]
+    if epochs[0] != 0 or epochs != sorted(set(epochs)) or min(size for _, size in schedule) <= 0:
+        raise ConfigError(f"config.{key}={text!r} must start at epoch 0, with increasing epochs and sizes > 0.")
+    return schedule
+
+
+def size_segments(config: ml_collections.ConfigDict, steps_per_epoch: int) -> list[tuple[int, int]]:
+    """[(first step, training image size)] of the run; one segment without a schedule."""
+    schedule = parse_size_schedule(config.image_size_schedule)
+    if not schedule:
+        return [(0, config.image_size)]
+    segments = [(round(epoch * steps_per_epoch), size) for epoch, size in schedule]
+    return [segment for index, segment in enumerate(segments)
+            if index + 1 == len(segments) or segments[index + 1][0] > segment[0]]
+
+
+def context(config: ml_collections.ConfigDict, image_size: int, channels: int) -> preprocessing.PreprocessContext:
+    """The preprocessing context of this config at `image_size`."""
+    return preprocessing.PreprocessContext(image_size=image_size, crop_pct=config.crop_pct, channels=channels,
+                                           interpolation=config.interpolation, antialias=config.antialias)
+
+
+def eval_image_size(config: ml_collections.ConfigDict) -> int:
+    """Evaluation resolution: config.eval_image_size, else the last training resolution."""
+    if config.eval_image_size:
+        return config.eval_image_size
+    schedule = parse_size_schedule(config.image_size_schedule)
+    return schedule[-1][1] if schedule else config.image_size
+
+
+def apply_holdout(config: ml_collections.ConfigDict, info):
+    """The dataset with config.minival_examples training examples held out (unchanged when 0)."""
+    if not config.minival_examples:
+        return info
+    train, _ = info.holdout(info.train_split, config.minival_examples)
+    return dataclasses.replace(info, train_split=train)
+
+
+def train_stream(config: ml_collections.ConfigDict, info, *, start_step: int, steps_per_epoch: int, num_shards: int,
+                 process_index: int = 0, process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+    """This process's training batches from `start_step` on, changing resolution where the schedule says."""
+    chain = train_chain(config)
+    preprocessing.parse_chain(chain, "train_preprocess")
+
+    def batches_from(step: int, image_size: int):
+        return pipeline.train_batches(
+            info, global_batch_size=config.batch_size, num_shards=num_shards, seed=config.seed, start_step=step,
+            preprocess=preprocessing.build(chain, context(config, image_size, info.channels), "train_preprocess"),
+            shuffle_buffer_size=config.shuffle_buffer_size, cache=config.cache_dataset, process_index=process_index,
+            process_count=process_count)
+
+    segments = size_segments(config, steps_per_epoch)
+    if len(segments) == 1:
+        return batches_from(start_step, segments[0][1])
+
+    def chained():
+        for index, (begin, image_size) in enumerate(segments):
+            end = segments[index + 1][0] if index + 1 < len(segments) else None
+            if end is not None and end <= start_step:
+                continue
+            first = max(begin, start_step)
+            batches = batches_from(first, image_size)
+            yield from batches if end is None else itertools.islice(batches, end - first)
+
+    return chained()
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSet:
+    """One evaluation set of a run: logged under `name`, every example of `split` of `info` scored once."""
+
+    name: str
+    info: object
+    split: str
+    label_map: np.ndarray | None = None  # dataset label -> model class (or position in class_subset)
+    class_subset: tuple[int, ...] | None = None  # score only these model classes
+
+    @property
+    def num_examples(self) -> int:
+        """Examples in the split (scored plus unlabeled plus skipped add up to this)."""
+        return self.info.num_examples(self.split)
+
+
+def parse_eval_spec(spec: str) -> tuple[str, str, str]:
+    """"[NAME=]DATASET[:SPLIT]" -> (name, dataset, split); folders as "folder:PATH[:SPLIT]"."""
+    name, has_name, rest = spec.partition("=")
+    if not has_name or not name or "/" in name or ":" in name:
+        name, rest = "", spec
+    if folders.is_folder_name(rest):
+        path, _, split = rest[len("folder:") :].partition(":")
+        dataset = f"folder:{path}"
+    else:
+        dataset, _, split = rest.partition(":")
+    return name or spec, dataset, split
+
+
+def eval_sets(config: ml_collections.ConfigDict, info, load: Callable | None = None) -> list[EvalSet]:
+    """The main eval split, the minival holdout and config.extra_eval_splits, in that order.
+
+    `info` is the dataset as loaded, before apply_holdout.
+    """
+    load = load or (lambda name, split: pipeline.load_dataset(name, config.data_dir, "", "", split))
+    sets = [EvalSet(name=info.eval_split, info=info, split=info.eval_split)]
+    if config.minival_examples:
+        _, held_out = info.holdout(info.train_split, config.minival_examples)
+        sets.append(EvalSet(name=MINIVAL, info=info, split=held_out))
+    for spec in config.extra_eval_splits:
+        name, dataset, split = parse_eval_spec(spec)
+        other = info if dataset == info.name and dataset else load(dataset, split)
+        split = split or other.eval_split
+        restrict = getattr(datasets.get(dataset, "extra_eval_splits"), "restrict_to_present_classes", False) \
+            if not folders.is_folder_name(dataset) else False
+        label_map, subset = label_mapping(info, other, split, restrict, spec)
+        sets.append(EvalSet(name=name, info=other, split=split, label_map=label_map, class_subset=subset))
+    names = [eval_set.name for eval_set in sets]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"config.extra_eval_splits: two evaluation sets are named alike ({', '.join(names)}); "
+                          "name them with NAME=DATASET:SPLIT.")
+    return sets
+
+
+def label_mapping(train_info, eval_info, split: str, restrict_to_present: bool,
+                  spec: str) -> tuple[np.ndarray | None, tuple[int, ...] | None]:
+    """How `eval_info`'s labels become model classes: (label map, class subset); (None, None) for identity."""
+    train_names, eval_names = list(train_info.class_names), list(eval_info.class_names)
+    if eval_names == train_names and not restrict_to_present:
+        return None, None
+    index = {name: position for position, name in enumerate(train_names)}
+    missing = [name for name in eval_names if name not in index]
+    if missing:
+        raise ConfigError(f"config.extra_eval_splits: {spec!r} has classes that the model was not trained on "
+                          f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); its class names must be "
+                          "among the training dataset's.")
+    to_model = np.array([index[name] for name in eval_names], np.int64)
+    if restrict_to_present:
+        present = np.unique(present_labels(eval_info, split))
+        classes = np.unique(to_model[present])
+    elif len(eval_names) < len(train_names):
+        classes = np.unique(to_model)
+    else:
+        return to_model, None
+    position = {int(model_class): offset for offset, model_class in enumerate(classes)}
+    label_map = np.array([position.get(int(model_class), -1) for model_class in to_model], np.int64)
+    return label_map, tuple(int(model_class) for model_class in classes)
+
+
+def present_labels(info, split: str) -> np.ndarray:
+    """Every label of `split` (a pass over the labels only)."""
+    if isinstance(info, folders.FolderDatasetInfo):
+        return info.files(split)[1]
+    return np.fromiter((label for _, label in info.read(split).as_numpy_iterator()), np.int64)
+
+
+def eval_stream(config: ml_collections.ConfigDict, eval_set: EvalSet, *, local_batch_size: int,
+                process_index: int = 0, process_count: int = 1) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
+    """A factory of one pass over `eval_set` for this process (padded, masked; see pipeline.eval_batches)."""
+    preprocess = preprocessing.build(config.eval_preprocess,
+                                     context(config, eval_image_size(config), eval_set.info.channels),
+                                     "eval_preprocess")
+    return pipeline.eval_batches(eval_set.info, eval_set.split, local_batch_size=local_batch_size,
+                                 preprocess=preprocess, cache=config.cache_dataset, process_index=process_index,
+                                 process_count=process_count, label_map=eval_set.label_map)
