@@ -8,13 +8,9 @@ smoothing add about a point).
 
 import ml_collections
 
-from imagenet_jax.config import get_base_config
+from imagenet_jax.config.recipes import modern_resnet
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """ImageNet ResNet-18: the ResNet-50 recipe with the smaller model."""
-    config = get_base_config()
-    config.model = "resnet18"
-    config.model_options = ml_collections.ConfigDict({"zero_init_last_bn": True})
-    config.half_precision = True
-    return config
+    """ImageNet resnet18 with the modern ResNet recipe."""
+    return modern_resnet("resnet18")

@@ -2,21 +2,17 @@
 
     python -m imagenet_jax.main --config configs/resnet50.py --workdir DIR --config.data_dir=TFDS_DIR
 
-Global batch 1024, SGD Nesterov momentum 0.9, LR 0.1 x batch/256 with 5 warmup epochs then cosine,
-weight decay 1e-4 (not on BN or biases), label smoothing 0.1, 90 epochs, bf16 compute, zero-init of each
-block's last BN scale. Expect ~76.3-77% top-1 on the 50,000 validation images (flax example: 76.37% in 100
-epochs, ~4.4 h on TPU v3-8; NVIDIA DLE: 77.12% in 90 epochs).
+Global batch 1024, SGD Nesterov momentum 0.9, LR 0.1 x batch/256 with 5 warmup epochs then cosine, weight
+decay 1e-4 (not on BN or biases), label smoothing 0.1, 90 epochs, bf16 compute, zero-init of each block's last
+BN scale. Expect ~76.3-77% top-1 on the 50,000 validation images (flax example: 76.37% in 100 epochs, ~4.4 h
+on TPU v3-8; NVIDIA DLE: 77.12% in 90 epochs).
 """
 
 import ml_collections
 
-from imagenet_jax.config import get_base_config
+from imagenet_jax.config.recipes import modern_resnet
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """ImageNet ResNet-50; everything else is the base config's ImageNet recipe."""
-    config = get_base_config()
-    config.model = "resnet50"
-    config.model_options = ml_collections.ConfigDict({"zero_init_last_bn": True})
-    config.half_precision = True
-    return config
+    """ImageNet resnet50 with the modern ResNet recipe."""
+    return modern_resnet("resnet50")

@@ -23,9 +23,25 @@ def load_config(name: str) -> ml_collections.ConfigDict:
     return module.get_config()
 
 
-@pytest.mark.parametrize("name", ["default", "resnet18", "resnet50"])
-def test_shipped_configs_are_valid(name):
-    validate_config(load_config(name), device_count=8)
+CONFIG_NAMES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "configs")) if name.endswith(".py"))
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_shipped_configs_are_valid_and_build_their_model(name):
+    config = load_config(name)
+    validate_config(config, device_count=8)
+    from imagenet_jax import models
+
+    assert models.create(config.model, num_classes=10, **config.model_options) is not None
+    assert f"--config configs/{name}.py" in open(os.path.join(REPO, "configs", f"{name}.py")).read()
+
+
+def test_every_imagenet_model_has_a_config():
+    from imagenet_jax import models
+
+    imagenet_models = {name for name in models.names() if models.default_image_size(name) >= 224}
+    configured = {load_config(name).model for name in CONFIG_NAMES}
+    assert imagenet_models <= configured, imagenet_models - configured
 
 
 def test_resnet50_config_is_the_published_recipe():

@@ -1,0 +1,16 @@
+"""GoogLeNet (Inception v1) with its two auxiliary classifiers (loss weight config.aux_loss_weight=0.3, training
+only).
+
+    python -m imagenet_jax.main --config configs/googlenet.py --workdir DIR --config.data_dir=TFDS_DIR
+
+Expect ~69.8% top-1 (torchvision's weights: 69.78%).
+"""
+
+import ml_collections
+
+from imagenet_jax.config.recipes import torchvision_classic
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """googlenet on ImageNet with the torchvision_classic recipe."""
+    return torchvision_classic("googlenet", aux_logits=True)
