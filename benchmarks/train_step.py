@@ -109,9 +109,16 @@ def main() -> None:
     names = models.names() if args.model == "all" else [args.model or config.model]
     results = []
     for name in names:
-        result = benchmark(config, name, batch_size, image_size, channels, num_classes, args.steps, args.warmup)
+        size = image_size if (args.image_size or args.model != "all") else models.default_image_size(name)
+        classes = num_classes if args.num_classes or args.model != "all" else (10 if size <= 32 else 1000)
+        try:
+            result = benchmark(config, name, batch_size, size, channels, classes, args.steps, args.warmup)
+        except Exception as error:  # noqa: BLE001  (one model that cannot run at this size must not stop the sweep)
+            results.append({"model": name, "image_size": size, "error": f"{type(error).__name__}: {error}"[:300]})
+            print(f"{name:24s} {size:4d}px  failed: {results[-1]['error']}", flush=True)
+            continue
         results.append(result)
-        print(f"{name:24s} batch {batch_size:5d} {image_size:4d}px {result['dtype']:9s} "
+        print(f"{name:24s} batch {batch_size:5d} {size:4d}px {result['dtype']:9s} "
               f"{result['images_per_second']:10.1f} img/s {result['step_ms']:9.1f} ms/step "
               f"(compile {result['compile_seconds']:.1f} s)", flush=True)
     report = {"date": datetime.date.today().isoformat(), "host": platform.node(), "cpu_count": os.cpu_count(),

@@ -43,9 +43,10 @@ def _assert_close(actual: list[dict], expected: list[dict]) -> None:
         # last-bit differences over steps (measured: < 0.3% after 30 steps), so allow 0.5% on the loss; a wrong
         # batch or a lost step shows up as several percent from step 2 on.
         assert got["loss"] == pytest.approx(want["loss"], rel=5e-3), want["step"]
-        # Float summation order differs between meshes: one near-tie example may flip its top-k verdict.
+        # The same drift moves a few near-tie examples across the top-k boundary (a train line averages 128
+        # examples, so 0.04 is 5 of them); the loss above is the sharp check.
         for key in ("top1", "top5"):
-            assert got[key] == pytest.approx(want[key], abs=0.016), (want["step"], key)
+            assert got[key] == pytest.approx(want[key], abs=0.04), (want["step"], key)
         if "num_examples" in want:
             assert got["num_examples"] == want["num_examples"]
 

@@ -1,0 +1,227 @@
+"""Train-preprocessing images/s: this project's pipeline against a straightforward flax-style tf.data pipeline, on
+the same JPEGs, on 1 CPU core and on all cores.
+
+    python benchmarks/input_pipeline.py --dataset imagenet2012 --data_dir DIR --split train --json out.json
+
+Both pipelines read the same encoded images, held in memory so that disk speed does not enter, and produce
+batches of image_size x image_size crops with the Inception crop distribution (area 0.08-1, aspect 3/4-4/3,
+center-crop fallback) and a random flip:
+  - "ours": imagenet_jax.data.pipeline.train_batches with the config defaults (shuffle, epochs, per-example
+    stateless seeds, the skip-unreadable machinery, uint8 output; normalization happens on the accelerator);
+  - "flax_baseline": what google/flax examples/imagenet does: decode_and_crop_jpeg from
+    sample_distorted_bounding_box, bicubic resize, random flip, mean/std normalization to float32 on the host;
+  - "ours_antialias": ours with --config.antialias=True (torchvision-style resizing), for reference.
+Each measurement runs in a fresh process (pinned to one core for the 1-core numbers); pipelines alternate and
+the median of --repeats runs is reported, with CPU seconds per image (robust to other load on the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PIPELINES = ("flax_baseline", "ours", "ours_antialias")
+MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+def _encoded_images(dataset: str, data_dir: str, split: str, max_images: int):
+    """(bytes list, label list, info) of the first `max_images` examples of the split."""
+    from imagenet_jax.data import pipeline
+
+    info = pipeline.load_dataset(dataset, data_dir)
+    images, labels = [], []
+    for image, label in info.read(split).take(max_images).as_numpy_iterator():
+        images.append(image)
+        labels.append(label)
+    return images, labels, info
+
+
+class _InMemory:
+    """A dataset info whose training split is the given encoded images (so "ours" runs its real train path)."""
+
+    def __init__(self, images, labels, channels: int):
+        self.images, self.labels, self.channels = images, labels, channels
+        self.train_split = "train"
+
+    def num_examples(self, split: str) -> int:
+        return len(self.images)
+
+    def even_splits(self, split: str, n: int, drop_remainder: bool) -> list[str]:
+        assert n == 1, "the benchmark runs one process"
+        return [split]
+
+    def read(self, split: str):
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensor_slices((self.images, self.labels))
+
+
+def flax_baseline_preprocess(image_bytes, image_size: int):
+    """google/flax examples/imagenet's training preprocessing, re-stated: distorted-box crop, bicubic, flip."""
+    import tensorflow as tf
+
+    shape = tf.image.extract_jpeg_shape(image_bytes)
+    begin, size, _ = tf.image.sample_distorted_bounding_box(
+        shape, tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), min_object_covered=0.1,
+        aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
+        use_image_if_no_bounding_boxes=True)
+    offset_y, offset_x, _ = tf.unstack(begin)
+    height, width, _ = tf.unstack(size)
+    cropped = tf.image.decode_and_crop_jpeg(image_bytes, tf.stack([offset_y, offset_x, height, width]), channels=3)
+    failed = tf.reduce_sum(tf.cast(tf.equal(tf.image.extract_jpeg_shape(image_bytes), tf.shape(cropped)),
+                                   tf.int32)) >= 3
+
+    def center_crop():
+        full = tf.image.extract_jpeg_shape(image_bytes)
+        side = tf.cast(image_size / (image_size + 32) * tf.cast(tf.minimum(full[0], full[1]), tf.float32), tf.int32)
+        window = tf.stack([(full[0] - side + 1) // 2, (full[1] - side + 1) // 2, side, side])
+        center = tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3)
+        return tf.image.resize([center], [image_size, image_size], method="bicubic")[0]
+
+    image = tf.cond(failed, center_crop,
+                    lambda: tf.image.resize([cropped], [image_size, image_size], method="bicubic")[0])
+    image = tf.image.random_flip_left_right(tf.reshape(image, [image_size, image_size, 3]))
+    image = (image - tf.constant(MEAN_RGB, shape=[1, 1, 3])) / tf.constant(STD_RGB, shape=[1, 1, 3])
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def _batches(name: str, images, labels, info, args):
+    import tensorflow as tf
+
+    if name == "flax_baseline":
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().shuffle(16 * args.batch_size, seed=0)
+        dataset = dataset.map(lambda image, label: {"image": flax_baseline_preprocess(image, args.image_size),
+                                                    "label": label}, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.batch(args.batch_size, drop_remainder=True).prefetch(10).as_numpy_iterator()
+    from imagenet_jax.config import get_base_config
+    from imagenet_jax.data import inputs, pipeline, preprocessing
+
+    config = get_base_config()
+    config.image_size = args.image_size
+    config.antialias = name == "ours_antialias"
+    context = inputs.context(config, args.image_size, 3)
+    return pipeline.train_batches(
+        _InMemory(images, labels, info.channels), global_batch_size=args.batch_size, seed=0, start_step=0,
+        preprocess=preprocessing.build(inputs.train_chain(config), context), shuffle_buffer_size=len(images),
+        cache=False)
+
+
+def worker(args) -> dict:
+    """One measurement in this process: images/s of pipeline args.pipeline after warmup."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.cores == 1:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    sys.path.insert(0, REPO)
+    images, labels, info = _encoded_images(args.dataset, args.data_dir, args.split, args.max_images)
+    batches = _batches(args.pipeline, images, labels, info, args)
+    for _ in range(args.warmup_batches):
+        batch = next(batches)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(args.batches):
+        batch = next(batches)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    count = args.batches * args.batch_size
+    return {"pipeline": args.pipeline, "cores": len(os.sched_getaffinity(0)), "images": count,
+            "images_per_second": count / wall, "cpu_seconds_per_image": cpu / count,
+            "output": f"{batch['image'].dtype}{list(batch['image'].shape)}",
+            "mean_jpeg_bytes": sum(map(len, images)) / len(images)}
+
+
+def main() -> None:
+    """Runs every pipeline x core-count measurement in fresh processes and reports medians and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="imagenet2012")
+    parser.add_argument("--data_dir", default="")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--json", default="")
+    parser.add_argument("--image_size", type=int, default=224)
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--warmup_batches", type=int, default=5)
+    parser.add_argument("--max_images", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pipelines", default=",".join(PIPELINES))
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pipeline", default="ours", help=argparse.SUPPRESS)
+    parser.add_argument("--cores", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+
+    all_cores = len(os.sched_getaffinity(0))
+    core_counts = [1] if all_cores == 1 else [1, all_cores]
+    pipelines = args.pipelines.split(",")
+    runs: dict[str, list[dict]] = {}
+    for repeat in range(args.repeats):
+        for cores in core_counts:
+            for name in pipelines:  # alternate pipelines so drifting machine load hits both alike
+                command = [sys.executable, os.path.abspath(__file__), "--worker", f"--pipeline={name}",
+                           f"--cores={cores}"] + [f"--{key}={getattr(args, key)}" for key in (
+                               "dataset", "data_dir", "split", "image_size", "batch_size", "batches",
+                               "warmup_batches", "max_images")]
+                done = subprocess.run(command, capture_output=True, text=True, check=False,
+                                      env={**os.environ, "PYTHONPATH": REPO})
+                if done.returncode:
+                    sys.exit(f"{name} on {cores} core(s) failed:\n{done.stderr[-3000:]}")
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                runs.setdefault(f"{name}@{cores}", []).append(result)
+                print(f"[{repeat + 1}/{args.repeats}] {name:15s} {cores} core(s): "
+                      f"{result['images_per_second']:7.0f} images/s, "
+                      f"{1 / result['cpu_seconds_per_image']:7.0f} images per CPU-second", flush=True)
+
+    summary = {}
+    for key, results in runs.items():
+        name, cores = key.split("@")
+        summary[key] = {
+            "pipeline": name, "cores": int(cores), "output": results[0]["output"],
+            "images_per_second": statistics.median(r["images_per_second"] for r in results),
+            "images_per_cpu_second": statistics.median(1 / r["cpu_seconds_per_image"] for r in results),
+            "runs": [round(r["images_per_second"], 1) for r in results]}
+    ratios = {}
+    for cores in core_counts:
+        base = summary.get(f"flax_baseline@{cores}")
+        for name in pipelines:
+            if base and name != "flax_baseline" and f"{name}@{cores}" in summary:
+                ours = summary[f"{name}@{cores}"]
+                ratios[f"{name}/flax_baseline@{cores}"] = {
+                    "images_per_second": ours["images_per_second"] / base["images_per_second"],
+                    "images_per_cpu_second": ours["images_per_cpu_second"] / base["images_per_cpu_second"]}
+    report = {
+        "benchmark": "input_pipeline", "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
+        "machine": {"cpu": _cpu_name(), "cores": all_cores, "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "settings": {key: getattr(args, key) for key in ("dataset", "data_dir", "split", "image_size", "batch_size",
+                                                        "batches", "warmup_batches", "max_images", "repeats")},
+        "mean_jpeg_bytes": next(iter(runs.values()))[0]["mean_jpeg_bytes"],
+        "results": summary, "ratios": ratios}
+    for key, ratio in ratios.items():
+        print(f"{key}: {ratio['images_per_second']:.2f}x images/s, {ratio['images_per_cpu_second']:.2f}x per CPU-s")
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump(report, stream, indent=2)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as stream:
+            for line in stream:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
