@@ -11,7 +11,10 @@ def modern_resnet(model: str, **model_options) -> ml_collections.ConfigDict:
     """Goyal et al. + "Bag of Tricks": batch 1024, Nesterov SGD 0.1 x b/256, 5-epoch warmup, cosine, LS 0.1, bf16."""
     config = get_base_config()
     config.model = model
-    config.model_options = ml_collections.ConfigDict({"zero_init_last_bn": True, **model_options})
+    # Every ResNet ablation axis is spelled out, so `--config.model_options.stem=deep` etc. can override it.
+    config.model_options = ml_collections.ConfigDict({
+        "version": "v1.5", "stem": "imagenet", "shortcut": "projection", "residual": True,
+        "zero_init_last_bn": True, **model_options})
     config.half_precision = True
     return config
 
