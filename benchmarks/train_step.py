@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import platform
@@ -25,18 +24,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from imagenet_jax import models  # noqa: E402
+from imagenet_jax.config import load_config_file  # noqa: E402
 from imagenet_jax.parallel import mesh as mesh_lib  # noqa: E402
 from imagenet_jax.train import optimizer as optimizer_lib  # noqa: E402
 from imagenet_jax.train.state import create_train_state  # noqa: E402
 from imagenet_jax.train.steps import make_train_step  # noqa: E402
-
-
-def load_config(path: str):
-    """Loads an ml_collections config file by path."""
-    spec = importlib.util.spec_from_file_location("benchmark_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
 
 
 def benchmark(config, model_name: str, batch_size: int, image_size: int, channels: int, num_classes: int,
@@ -99,7 +91,7 @@ def main() -> None:
     parser.add_argument("--json", default="", help="write the results here")
     args = parser.parse_args()
 
-    config = load_config(args.config)
+    config = load_config_file(args.config)
     if args.half_precision != "config":
         config.half_precision = args.half_precision == "true"
     batch_size = args.batch_size or config.batch_size

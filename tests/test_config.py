@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 
 import ml_collections
 import pytest
 
-from imagenet_jax.config import get_base_config, validate_config
+from imagenet_jax.config import get_base_config, load_config_file, validate_config
 from imagenet_jax.config.validate import config_drift
 from imagenet_jax.errors import ConfigError
 from tests.conftest import REPO, run_main
@@ -17,10 +16,7 @@ from tests.conftest import REPO, run_main
 
 def load_config(name: str) -> ml_collections.ConfigDict:
     """Loads configs/NAME.py the way config_flags does."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "configs", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return load_config_file(os.path.join(REPO, "configs", f"{name}.py"))
 
 
 CONFIG_NAMES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "configs")) if name.endswith(".py"))
