@@ -19,7 +19,8 @@ class MetricsReporter:
         """Opens the writers; metrics.jsonl lines past `start_step` (from a killed run) are dropped."""
         self.is_writer = jax.process_index() == 0
         self.path = os.path.join(workdir, "metrics.jsonl")
-        self.writer = metric_writers.create_default_writer(workdir, just_logging=not self.is_writer, asynchronous=True)
+        self.writer = metric_writers.create_default_writer(workdir, just_logging=not self.is_writer,
+                                                           asynchronous=False)  # keeps log and progress line in order
         self.total_steps = total_steps
         self.global_batch_size = global_batch_size
         self.progress = ProgressLine(enabled=self.is_writer and sys.stderr.isatty())
@@ -51,9 +52,9 @@ class MetricsReporter:
     def eval(self, step: int, split: str, metrics: dict[str, float]) -> None:
         """Records eval metrics (loss, top1, top5, num_examples, ...) of `split` at `step`."""
         self._write(step, split, metrics)
-        self.progress.clear()
 
     def _write(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        self.progress.clear()  # log lines start on a line of their own
         prefix = "train" if split == "train" else f"eval_{split}"
         self.writer.write_scalars(step, {f"{prefix}/{key}": value for key, value in metrics.items()})
         if self.is_writer:
@@ -90,6 +91,7 @@ class ProgressLine:
     def __init__(self, enabled: bool):
         """Shows progress only if `enabled`."""
         self.enabled = enabled
+        self.drawn = False
 
     def show(self, step: int, total: int, metrics: dict[str, float]) -> None:
         """Redraws the line: bar, step, loss, top-1, images/s, ETA."""
@@ -103,9 +105,11 @@ class ProgressLine:
             f"top1 {metrics['top1']:.3f} {metrics['images_per_second']:.0f} img/s ETA {eta // 60}m{eta % 60:02d}s"
         )
         sys.stderr.flush()
+        self.drawn = True
 
     def clear(self) -> None:
-        """Ends the progress line so log lines start on a fresh line."""
-        if self.enabled:
+        """Ends a drawn progress line so the next output starts on a fresh line."""
+        if self.drawn:
             sys.stderr.write("\n")
             sys.stderr.flush()
+            self.drawn = False
