@@ -170,3 +170,14 @@ def test_nonfinite_loss_stops_with_the_step_named_and_keeps_the_last_good_checkp
     result = run_main(skipped, *overrides, "--config.nonfinite_policy=skip")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "the update was skipped" in result.stderr
+
+
+def test_unwritable_workdir_and_too_little_disk_are_reported_before_training(tmp_path, fashion_mnist_dir):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    result = run_main(str(not_a_directory / "work"), *tiny_run_overrides(fashion_mnist_dir), timeout=120)
+    assert result.returncode == 2 and "is not writable" in result.stderr and "Traceback" not in result.stderr
+    result = run_main(str(tmp_path / "work"), *tiny_run_overrides(fashion_mnist_dir), "--config.min_free_disk_gb=1e9",
+                      timeout=120)
+    assert result.returncode == 2 and "GiB free in workdir" in result.stderr and "Traceback" not in result.stderr
+    assert not os.path.exists(os.path.join(tmp_path, "work", "checkpoints", "1"))

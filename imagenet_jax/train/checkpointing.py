@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -33,12 +35,13 @@ class Checkpointer:
 
     def save(self, step: int, state: Any, meta: dict, metrics: dict | None = None) -> None:
         """Starts an async save of `state` (a pytree of arrays) and `meta` (JSON) at `step`."""
-        self.manager.save(
-            step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-            metrics=metrics,
-            force=True,
-        )
+        with _storage_errors_explained(self.directory):
+            self.manager.save(
+                step,
+                args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                metrics=metrics,
+                force=True,
+            )
 
     def steps(self) -> list[int]:
         """Finalized checkpoint steps, oldest first."""
@@ -89,9 +92,28 @@ class Checkpointer:
 
     def wait(self) -> None:
         """Blocks until pending async saves are written; raises their errors."""
-        self.manager.wait_until_finished()
+        with _storage_errors_explained(self.directory):
+            self.manager.wait_until_finished()
 
     def close(self) -> None:
         """Waits for pending saves and releases the manager."""
-        self.manager.wait_until_finished()
+        self.wait()
         self.manager.close()
+
+
+@contextlib.contextmanager
+def _storage_errors_explained(directory: str):
+    """Turns a full disk or an unwritable directory, however deep in Orbax's threads, into one clear error."""
+    try:
+        yield
+    except Exception as error:
+        cause: BaseException | None = error
+        while cause is not None and not isinstance(cause, OSError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise CheckpointError(
+                f"cannot write a checkpoint to {directory} ({cause.strerror}); the previous checkpoints are intact "
+                "(a half-written one never becomes the latest). Free space or fix permissions, then rerun the same "
+                "command to resume."
+            ) from error
+        raise
