@@ -96,6 +96,8 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Parallelism: the mesh is (data, fsdp); the batch is split over all devices.
     config.fsdp_devices = 1  # > 1: shard params/optimizer state over this many devices (FSDP).
     config.fsdp_min_size = 2**18  # arrays smaller than this many elements stay replicated.
+    # (regex, "fsdp" | "replicate") pairs over state paths ("params/head/kernel", "opt_state/..."); first wins.
+    config.fsdp_rules = ()
     # BatchNorm statistics: 0 = over the global batch; N > 0 = "ghost" BN over groups of N examples (ResNets).
     config.bn_group_size = 0
     return config

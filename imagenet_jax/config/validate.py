@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 
 import ml_collections
 
@@ -15,7 +16,7 @@ from imagenet_jax.errors import ConfigError
 RESUME_SAFE_KEYS = frozenset({
     "data_dir", "manual_dir", "eval_every_steps", "checkpoint_every_steps", "log_every_steps",
     "keep_checkpoints", "allow_config_change", "eval_batch_size", "compilation_cache_dir", "min_free_disk_gb",
-    "fsdp_devices", "fsdp_min_size", "nonfinite_policy", "extra_eval_splits",
+    "fsdp_devices", "fsdp_min_size", "fsdp_rules", "nonfinite_policy", "extra_eval_splits",
 })
 
 
@@ -57,6 +58,13 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
     _positive(config, "log_every_steps")
     _positive(config, "fsdp_devices")
     _choice(config, "nonfinite_policy", ("stop", "skip"))
+    for rule in config.fsdp_rules:
+        if len(rule) != 2 or rule[1] not in ("fsdp", "replicate"):
+            raise ConfigError(f"config.fsdp_rules: {rule!r} must be a (regex, 'fsdp' | 'replicate') pair.")
+        try:
+            re.compile(rule[0])
+        except re.error as error:
+            raise ConfigError(f"config.fsdp_rules: {rule[0]!r} is not a regular expression ({error}).") from None
     if config.min_free_disk_gb < 0:
         raise ConfigError(f"config.min_free_disk_gb={config.min_free_disk_gb} must be >= 0.")
     if config.data_shards < 0 or (config.data_shards and config.batch_size % config.data_shards):

@@ -7,6 +7,8 @@ its largest dimension that divides evenly (ZeRO-3 / FSDP), and XLA inserts the a
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -41,13 +43,27 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(BATCH_AXES))
 
 
-def state_shardings(abstract_state: Any, mesh: Mesh, fsdp_min_size: int) -> Any:
-    """Per-leaf shardings: replicated, or split over "fsdp" along the largest evenly dividing dimension."""
-    fsdp_size = mesh.shape[FSDP_AXIS]
+SHARDING_RULES = ("fsdp", "replicate")
 
-    def leaf_sharding(leaf) -> NamedSharding:
+
+def state_shardings(abstract_state: Any, mesh: Mesh, fsdp_min_size: int,
+                    rules: Sequence[tuple[str, str]] = ()) -> Any:
+    """Per-leaf shardings: replicated, or split over "fsdp" along the largest evenly dividing dimension.
+
+    `rules` are (regex, "fsdp" | "replicate") pairs matched (re.search) against each leaf's path, such as
+    "params/stage4_block1/Conv_1/kernel" or "opt_state/1/0/trace/head/kernel"; the first match decides.
+    Leaves no rule matches are split when they have at least `fsdp_min_size` elements.
+    """
+    fsdp_size = mesh.shape[FSDP_AXIS]
+    compiled = [(re.compile(pattern), rule) for pattern, rule in rules]
+
+    def leaf_sharding(path, leaf) -> NamedSharding:
         shape = getattr(leaf, "shape", ())
-        if fsdp_size == 1 or int(np.prod(shape, dtype=np.int64)) < fsdp_min_size:
+        name = leaf_path(path)
+        rule = next((rule for pattern, rule in compiled if pattern.search(name)), None)
+        if rule is None:
+            rule = "fsdp" if int(np.prod(shape, dtype=np.int64)) >= fsdp_min_size else "replicate"
+        if rule == "replicate" or fsdp_size == 1:
             return replicated(mesh)
         for dim in sorted(range(len(shape)), key=lambda d: -shape[d]):
             if shape[dim] % fsdp_size == 0:
@@ -56,7 +72,18 @@ def state_shardings(abstract_state: Any, mesh: Mesh, fsdp_min_size: int) -> Any:
                 return NamedSharding(mesh, PartitionSpec(*spec))
         return replicated(mesh)
 
-    return jax.tree.map(leaf_sharding, abstract_state)
+    return jax.tree_util.tree_map_with_path(leaf_sharding, abstract_state)
+
+
+def leaf_path(path: tuple) -> str:
+    """A pytree key path as "params/stage1_block1/Conv_0/kernel"."""
+    parts = []
+    for key in path:
+        for attribute in ("key", "name", "idx"):
+            if hasattr(key, attribute):
+                parts.append(str(getattr(key, attribute)))
+                break
+    return "/".join(parts)
 
 
 def global_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:

@@ -82,7 +82,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         return create_train_state(model, optimizer, key, input_shape)
 
     abstract_state = jax.eval_shape(initial_state, jax.random.key(config.seed))
-    state_sharding = mesh_lib.state_shardings(abstract_state, mesh, config.fsdp_min_size)
+    state_sharding = mesh_lib.state_shardings(abstract_state, mesh, config.fsdp_min_size, config.fsdp_rules)
     init = jax.jit(initial_state, out_shardings=state_sharding)
     # The restore target carries this run's shardings, so a checkpoint from another mesh is resharded.
     abstract_state = jax.tree.map(
@@ -130,14 +130,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
     )
-    eval_runs = [
-        (eval_set,
-         inputs.eval_stream(config, eval_set, local_batch_size=local_eval_batch_size, process_index=process_index,
-                            process_count=process_count),
-         jax.jit(make_eval_step(model, num_classes=num_classes, mean=config.normalize_mean, std=config.normalize_std,
-                                class_subset=eval_set.class_subset),
-                 in_shardings=(state_sharding, batch_sharding), out_shardings=replicated))
-        for eval_set in eval_sets]
+    eval_steps = {  # one compiled step per class subset (None: all classes)
+        subset: jax.jit(make_eval_step(model, num_classes=num_classes, mean=config.normalize_mean,
+                                       std=config.normalize_std, class_subset=subset),
+                        in_shardings=(state_sharding, batch_sharding), out_shardings=replicated)
+        for subset in {eval_set.class_subset for eval_set in eval_sets}}
+    eval_runs = [(eval_set, inputs.eval_stream(config, eval_set, local_batch_size=local_eval_batch_size,
+                                               process_index=process_index, process_count=process_count),
+                  eval_steps[eval_set.class_subset]) for eval_set in eval_sets]
 
     def evaluate(state: TrainState) -> tuple[dict, dict[str, dict]]:
         """(main eval split's metrics, {name: metrics} of the other eval sets); every example scored once."""
