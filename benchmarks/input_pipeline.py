@@ -8,8 +8,11 @@ batches of image_size x image_size crops with the Inception crop distribution (a
 center-crop fallback) and a random flip:
   - "ours": imagenet_jax.data.pipeline.train_batches with the config defaults (shuffle, epochs, per-example
     stateless seeds, the skip-unreadable machinery, uint8 output; normalization happens on the accelerator);
-  - "flax_baseline": what google/flax examples/imagenet does: decode_and_crop_jpeg from
-    sample_distorted_bounding_box, bicubic resize, random flip, mean/std normalization to float32 on the host;
+  - "flax_baseline": what google/flax examples/imagenet does (decode_and_crop_jpeg, bicubic resize, random flip,
+    mean/std normalization to float32 on the host), with the crop window drawn from exactly our distribution
+    (preprocessing.inception_crop_window), so that both decode the same amount of JPEG on average;
+  - "flax_original": flax's code unchanged, windows from tf.image.sample_distorted_bounding_box (whose crops are
+    a little smaller on average: less to decode), for reference;
   - "ours_antialias": ours with --config.antialias=True (torchvision-style resizing), for reference.
 Each measurement runs in a fresh process (pinned to one core for the 1-core numbers); pipelines alternate and
 the median of --repeats runs is reported, with CPU seconds per image (robust to other load on the machine).
@@ -28,7 +31,7 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PIPELINES = ("flax_baseline", "ours", "ours_antialias")
+PIPELINES = ("flax_baseline", "ours", "flax_original", "ours_antialias")
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
@@ -65,18 +68,27 @@ class _InMemory:
         return tf.data.Dataset.from_tensor_slices((self.images, self.labels))
 
 
-def flax_baseline_preprocess(image_bytes, image_size: int):
-    """google/flax examples/imagenet's training preprocessing, re-stated: distorted-box crop, bicubic, flip."""
+def flax_baseline_preprocess(image_bytes, image_size: int, seed=None):
+    """google/flax examples/imagenet's training preprocessing, re-stated: distorted-box crop, bicubic, flip.
+
+    With a `seed`, the crop window comes from this project's Inception-crop distribution instead.
+    """
     import tensorflow as tf
 
+    from imagenet_jax.data.preprocessing import inception_crop_window
+
     shape = tf.image.extract_jpeg_shape(image_bytes)
-    begin, size, _ = tf.image.sample_distorted_bounding_box(
-        shape, tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), min_object_covered=0.1,
-        aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
-        use_image_if_no_bounding_boxes=True)
-    offset_y, offset_x, _ = tf.unstack(begin)
-    height, width, _ = tf.unstack(size)
-    cropped = tf.image.decode_and_crop_jpeg(image_bytes, tf.stack([offset_y, offset_x, height, width]), channels=3)
+    if seed is None:
+        begin, size, _ = tf.image.sample_distorted_bounding_box(
+            shape, tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), min_object_covered=0.1,
+            aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
+            use_image_if_no_bounding_boxes=True)
+        offset_y, offset_x, _ = tf.unstack(begin)
+        height, width, _ = tf.unstack(size)
+        window = tf.stack([offset_y, offset_x, height, width])
+    else:
+        window = inception_crop_window(shape, seed)
+    cropped = tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3)
     failed = tf.reduce_sum(tf.cast(tf.equal(tf.image.extract_jpeg_shape(image_bytes), tf.shape(cropped)),
                                    tf.int32)) >= 3
 
@@ -97,10 +109,14 @@ def flax_baseline_preprocess(image_bytes, image_size: int):
 def _batches(name: str, images, labels, info, args):
     import tensorflow as tf
 
-    if name == "flax_baseline":
+    if name in ("flax_baseline", "flax_original"):
         dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().shuffle(16 * args.batch_size, seed=0)
-        dataset = dataset.map(lambda image, label: {"image": flax_baseline_preprocess(image, args.image_size),
-                                                    "label": label}, num_parallel_calls=tf.data.AUTOTUNE)
+
+        def preprocess(index, example):
+            seed = tf.stack([tf.constant(0, tf.int64), index]) if name == "flax_baseline" else None
+            return {"image": flax_baseline_preprocess(example[0], args.image_size, seed), "label": example[1]}
+
+        dataset = dataset.enumerate().map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
         return dataset.batch(args.batch_size, drop_remainder=True).prefetch(10).as_numpy_iterator()
     from imagenet_jax.config import get_base_config
     from imagenet_jax.data import inputs, pipeline, preprocessing

@@ -71,6 +71,9 @@ def _members(path: str) -> list[tarfile.TarInfo]:
         with tarfile.open(path, "r:") as archive:
             members = archive.getmembers()
     except (tarfile.TarError, EOFError, OSError) as error:
+        if "unexpected end" in str(error) or isinstance(error, EOFError):
+            raise PrepareError(f"{path} is truncated ({size} bytes end inside an archive member). Resume or repeat "
+                               "the download (e.g. wget -c).") from None
         raise PrepareError(f"{path} is not a readable tar archive ({error}); download it again.") from None
     if not members:
         raise PrepareError(f"{path} is an empty archive; download it again.")

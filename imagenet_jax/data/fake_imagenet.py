@@ -82,8 +82,12 @@ def _add(archive: tarfile.TarFile, name: str, payload: bytes, truncated: tuple[s
 
 
 def make_fake_imagenet(manual_dir: str, train_per_class: int = 12, val_images: int = 20, seed: int = 0,
-                       extra_classes: int = 0, truncated: tuple[str, ...] = ()) -> dict[str, int]:
+                       extra_classes: int = 0, truncated: tuple[str, ...] = (), quality: int = 0,
+                       grain: float = 0.0) -> dict[str, int]:
     """Writes both tars into `manual_dir`; returns {"classes", "train", "validation"} counts.
+
+    quality 0 draws a JPEG quality in [75, 95] per image; `grain` adds Gaussian noise of that standard deviation
+    (grain 10 at quality 95 gives ImageNet's ~110 KB per 500x375 image, for benchmarks).
 
     Files named in `truncated` (e.g. "n01751748_2.JPEG", "ILSVRC2012_val_00000003.JPEG") are cut to a third of
     their bytes, like an interrupted copy, to test that such images are skipped rather than fatal.
@@ -98,6 +102,15 @@ def make_fake_imagenet(manual_dir: str, train_per_class: int = 12, val_images: i
             "datasets/imagenet2012/labels.txt").read_text().split()
         synsets = sorted(set(synsets) | set([s for s in all_synsets if s not in synsets][:extra_classes]))
     photos = {synset: _photo(_PHOTOS[index % len(_PHOTOS)]) for index, synset in enumerate(synsets)}
+
+    def sample(synset: str, portrait: bool) -> np.ndarray:
+        pixels = _sample(photos[synset], rng, portrait)
+        if grain:
+            pixels = np.clip(pixels + rng.normal(0.0, grain, pixels.shape), 0, 255).astype(np.uint8)
+        return pixels
+
+    def jpeg_quality() -> int:
+        return quality or int(rng.integers(75, 96))
     os.makedirs(manual_dir, exist_ok=True)
     with tarfile.open(os.path.join(manual_dir, TRAIN_TAR), "w") as train:
         for synset in synsets:
@@ -105,18 +118,17 @@ def make_fake_imagenet(manual_dir: str, train_per_class: int = 12, val_images: i
             with tarfile.open(fileobj=inner, mode="w") as per_class:
                 for index in range(train_per_class):
                     name = f"{synset}_{index + 1}.JPEG"
-                    pixels = _sample(photos[synset], rng, portrait=index % 4 == 3)
+                    pixels = sample(synset, portrait=index % 4 == 3)
                     if synset == PNG_DISGUISED_AS_JPEG.split("_")[0] and index == 0:
                         name, payload = PNG_DISGUISED_AS_JPEG, encode(pixels, "PNG")
                     else:
-                        payload = encode(pixels, quality=int(rng.integers(75, 96)))
+                        payload = encode(pixels, quality=jpeg_quality())
                     _add(per_class, name, payload, truncated)
             _add(train, f"{synset}.tar", inner.getvalue())
     with tarfile.open(os.path.join(manual_dir, VAL_TAR), "w") as val:
         for index, synset in enumerate(val_labels):
-            pixels = _sample(photos[synset], rng, portrait=index % 5 == 4)
-            _add(val, f"ILSVRC2012_val_{index + 1:08d}.JPEG", encode(pixels, quality=int(rng.integers(75, 96))),
-                 truncated)
+            pixels = sample(synset, portrait=index % 5 == 4)
+            _add(val, f"ILSVRC2012_val_{index + 1:08d}.JPEG", encode(pixels, quality=jpeg_quality()), truncated)
     return {"classes": len(synsets), "train": len(synsets) * train_per_class, "validation": len(val_labels)}
 
 
@@ -128,9 +140,11 @@ def main() -> None:
     parser.add_argument("--val_images", type=int, default=20)
     parser.add_argument("--extra_classes", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quality", type=int, default=0, help="JPEG quality; 0: random in [75, 95]")
+    parser.add_argument("--grain", type=float, default=0.0, help="noise std (10 with --quality 95: ImageNet-like)")
     args = parser.parse_args()
     counts = make_fake_imagenet(args.manual_dir, args.train_per_class, args.val_images, args.seed,
-                                args.extra_classes)
+                                args.extra_classes, quality=args.quality, grain=args.grain)
     print(f"wrote {counts} to {args.manual_dir}")
 
 

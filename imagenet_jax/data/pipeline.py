@@ -159,7 +159,7 @@ def train_batches(
     process_count: int = 1,
     num_shards: int = 0,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Endless training batches {"image": uint8 NHWC, "label": int32} of this process, starting at start_step.
+    """Endless training batches {"image": uint8 NHWC, "label": int32, "mask": bool} of this process, from start_step.
 
     The training split is cut into `num_shards` data shards (default: one per process), each shuffled and
     augmented on its own; every global batch takes global_batch_size / num_shards examples from each shard,
@@ -174,13 +174,17 @@ def train_batches(
     examples_per_epoch = steps_per_epoch(info, global_batch_size, num_shards) * shard_batch_size
     start_epoch, batches_done = divmod(start_step, examples_per_epoch // shard_batch_size)
     splits = info.even_splits(info.train_split, num_shards, True)
+    robust.check_on_a_valid_image(preprocess, "training preprocessing")
 
     def shard_stream(shard_index: int):
         base = _read(info, splits[shard_index])
-        if cache:  # an undecodable image is cached as 0x0 and skipped by `augment` like any unreadable one
-            base = robust.map_or_placeholder(
-                base, lambda image, label: (_decode(image, info.channels), label),
-                lambda image, label: (tf.zeros((0, 0, info.channels), tf.uint8), label)).cache()
+        if cache:  # an undecodable image is cached as a stand-in with mask=False, then skipped by `augment`
+            decoded = robust.map_finite_filling_gaps(
+                base.map(lambda image, label: {"image": image, "label": label}),
+                lambda element: {"image": _decode(element["image"], info.channels), "label": element["label"],
+                                 "mask": tf.constant(True)},
+                info.num_examples(splits[shard_index]))
+            base = decoded.map(lambda element: (element["image"], element["label"], element["mask"])).cache()
 
         def one_epoch(epoch):
             shuffle_seed = (tf.cast(seed, tf.int64) * 1_000_003 + shard_index) * 1_000_003 + epoch
@@ -191,12 +195,11 @@ def train_batches(
         stream = stream.skip(batches_done * shard_batch_size)  # Before decoding: skipping costs only reads.
 
         def augment(element):
-            image, label = element["example"]
+            image, label, *readable = element["example"]  # cached examples carry their decoding's mask
             position = tf.constant(shard_index << 40, tf.int64) + element["position"]
             example_seed = tf.stack([tf.cast(seed, tf.int64), position])
-            with tf.control_dependencies([tf.debugging.assert_positive(tf.size(image), "unreadable image")]):
-                image = preprocess(image, example_seed)
-            return {"image": image, "label": tf.cast(label, tf.int32), "mask": tf.constant(True)}
+            mask = readable[0] if readable else tf.constant(True)
+            return {"image": preprocess(image, example_seed), "label": tf.cast(label, tf.int32), "mask": mask}
 
         stream = stream.map(lambda epoch, index, example: {"position": epoch * examples_per_epoch + index,
                                                            "example": example})
@@ -262,33 +265,35 @@ def eval_batches(
 
     def prepare(example):
         out = {"image": preprocess(example["image"], zero_seed), "label": relabel(example["label"]),
-               "mask": tf.constant(True), "skipped": tf.constant(False), "key": example["key"]}
+               "mask": tf.constant(True)}
         if "label_set" in example:
             out["label_set"] = relabel(example["label_set"])
         return out
 
-    raw = info.read_eval(shards[process_index])
-    spec = raw.map(prepare).element_spec
-
-    def placeholder(example, skipped=True):
-        out = {key: tf.zeros(value.shape, value.dtype) for key, value in spec.items() if key != "key"}
-        out.update(mask=tf.constant(False), skipped=tf.constant(skipped), key=example["key"])
-        return out
-
-    examples = robust.map_or_placeholder(raw, prepare, placeholder)
+    shard = shards[process_index]
+    raw = info.read_eval(shard).map(lambda example: {k: v for k, v in example.items() if k != "key"})
+    examples = robust.map_finite_filling_gaps(raw, prepare, sizes[process_index])
+    examples = examples.map(lambda example: {**example, "skipped": tf.logical_not(example["mask"])})
     if cache:
         examples = examples.cache()
-    padding = tf.data.Dataset.from_tensors(placeholder({"key": tf.constant("")}, skipped=False)).repeat()
+    spec = examples.element_spec
+    padding = {key: tf.zeros(value.shape, value.dtype) for key, value in spec.items()}
+    padding["position"] = tf.constant(-1, tf.int64)
+    padding = tf.data.Dataset.from_tensors(padding).repeat()
     batches = examples.concatenate(padding).take(num_batches * local_batch_size)
     batches = batches.batch(local_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     batches = batches.with_options(_throughput_options())
     counter = robust.SkipCounter(f"evaluation of {split} (process {process_index})")
+    keys: list[str] = []
 
     def one_pass() -> Iterator[dict[str, np.ndarray]]:
         for batch in batches.as_numpy_iterator():
-            keys = batch.pop("key")
+            positions = batch.pop("position")
             if batch["skipped"].any():
-                counter.add(int(batch["skipped"].sum()), [key.decode() for key in keys[batch["skipped"]]])
+                if not keys:  # names of the shard's files, read only when something was skipped
+                    keys.extend(key.decode() for key in info.read_eval(shard).map(
+                        lambda example: example["key"]).as_numpy_iterator())
+                counter.add(int(batch["skipped"].sum()), [keys[p] or f"#{p}" for p in positions[batch["skipped"]]])
             yield batch
 
     return one_pass

@@ -148,6 +148,39 @@ def decode_op(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext) -> 
     return decode(image, context.channels)
 
 
+def inception_crop_window(
+    shape: tf.Tensor,
+    seed: tf.Tensor,
+    area_min: float = 0.08,
+    area_max: float = 1.0,
+    ratio_min: float = 3 / 4,
+    ratio_max: float = 4 / 3,
+    attempts: int = 10,
+) -> tf.Tensor:
+    """[y, x, h, w] of an Inception crop of an image of `shape`: random area share and log-uniform aspect ratio,
+    first of `attempts` draws that fits, else the largest center crop with the ratio clamped (torchvision)."""
+    height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    area = height * width
+    draws = tf.random.stateless_uniform((attempts, 2), seed=seed)
+    target_area = area * (area_min + (area_max - area_min) * draws[:, 0])
+    log_ratio = math.log(ratio_min) + (math.log(ratio_max) - math.log(ratio_min)) * draws[:, 1]
+    ratio = tf.exp(log_ratio)
+    crop_w = tf.round(tf.sqrt(target_area * ratio))
+    crop_h = tf.round(tf.sqrt(target_area / ratio))
+    fits = tf.logical_and(crop_w <= width, crop_h <= height)
+    first = tf.argmax(tf.cast(fits, tf.int32))
+    any_fits = tf.reduce_any(fits)
+    in_ratio = width / height
+    fallback_w = tf.where(in_ratio > ratio_max, tf.round(height * ratio_max), width)
+    fallback_h = tf.where(in_ratio < ratio_min, tf.round(width / ratio_min), height)
+    crop_w = tf.where(any_fits, crop_w[first], fallback_w)
+    crop_h = tf.where(any_fits, crop_h[first], fallback_h)
+    offset_draws = tf.random.stateless_uniform((2,), seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    offset_y = tf.where(any_fits, tf.floor(offset_draws[0] * (height - crop_h + 1)), tf.floor((height - crop_h) / 2))
+    offset_x = tf.where(any_fits, tf.floor(offset_draws[1] * (width - crop_w + 1)), tf.floor((width - crop_w) / 2))
+    return tf.cast(tf.stack([offset_y, offset_x, crop_h, crop_w]), tf.int32)
+
+
 @register_op("random_resized_crop")
 def random_resized_crop(
     image: tf.Tensor,
@@ -160,29 +193,8 @@ def random_resized_crop(
     attempts: int = 10,
 ) -> tf.Tensor:
     """Inception-style crop (random area and aspect ratio, center-crop fallback), resized to image_size."""
-    shape = _image_shape(image)
-    height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-    area = height * width
-    draws = tf.random.stateless_uniform((attempts, 2), seed=seed)
-    target_area = area * (area_min + (area_max - area_min) * draws[:, 0])
-    log_ratio = math.log(ratio_min) + (math.log(ratio_max) - math.log(ratio_min)) * draws[:, 1]
-    ratio = tf.exp(log_ratio)
-    crop_w = tf.round(tf.sqrt(target_area * ratio))
-    crop_h = tf.round(tf.sqrt(target_area / ratio))
-    fits = tf.logical_and(crop_w <= width, crop_h <= height)
-    first = tf.argmax(tf.cast(fits, tf.int32))
-    any_fits = tf.reduce_any(fits)
-    # Fallback (as torchvision): the largest center crop with the aspect ratio clamped into range.
-    in_ratio = width / height
-    fallback_w = tf.where(in_ratio > ratio_max, tf.round(height * ratio_max), width)
-    fallback_h = tf.where(in_ratio < ratio_min, tf.round(width / ratio_min), height)
-    crop_w = tf.where(any_fits, crop_w[first], fallback_w)
-    crop_h = tf.where(any_fits, crop_h[first], fallback_h)
-    offset_draws = tf.random.stateless_uniform((2,), seed=tf.random.experimental.stateless_fold_in(seed, 1))
-    offset_y = tf.where(any_fits, tf.floor(offset_draws[0] * (height - crop_h + 1)), tf.floor((height - crop_h) / 2))
-    offset_x = tf.where(any_fits, tf.floor(offset_draws[1] * (width - crop_w + 1)), tf.floor((width - crop_w) / 2))
-    window = tf.cast(tf.stack([offset_y, offset_x, crop_h, crop_w]), tf.int32)
-    cropped = _crop(image, window, context.channels)
+    window = inception_crop_window(_image_shape(image), seed, area_min, area_max, ratio_min, ratio_max, attempts)
+    cropped = _crop(image, window, context.channels)  # a JPEG decodes only the window's rows and columns
     return _resize(cropped, (context.image_size, context.image_size), context)
 
 
