@@ -68,7 +68,7 @@ class _InMemory:
         return tf.data.Dataset.from_tensor_slices((self.images, self.labels))
 
 
-def flax_baseline_preprocess(image_bytes, image_size: int, seed=None):
+def flax_baseline_preprocess(image_bytes, image_size: int, seed=None):  # -> tf.Tensor
     """google/flax examples/imagenet's training preprocessing, re-stated: distorted-box crop, bicubic, flip.
 
     With a `seed`, the crop window comes from this project's Inception-crop distribution instead.

@@ -13,10 +13,14 @@ import dataclasses
 import functools
 import os
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from imagenet_jax.errors import ConfigError, DatasetNotPreparedError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _SHARD = re.compile(r"^(?P<base>.+)#(?P<index>\d+)/(?P<count>\d+)(?P<drop>!?)$")
@@ -94,7 +98,7 @@ class FolderDatasetInfo:
             return paths[keep], labels[keep]
         return _list_split(self.root, split, self.class_names)
 
-    def read(self, split: str):
+    def read(self, split: str) -> tf.data.Dataset:
         """tf.data of (encoded image bytes, label) in the split's order; unreadable files fail at decode time."""
         import tensorflow as tf
 
@@ -102,7 +106,7 @@ class FolderDatasetInfo:
         files = tf.data.Dataset.from_tensor_slices((paths, labels.astype(np.int64)))
         return files.map(lambda path, label: (_read_file(path), label), num_parallel_calls=tf.data.AUTOTUNE)
 
-    def read_eval(self, split: str):
+    def read_eval(self, split: str) -> tf.data.Dataset:
         """tf.data of {"image": bytes, "label", "key": path} in the split's order."""
         import tensorflow as tf
 

@@ -79,7 +79,10 @@ def eval_image_size(config: ml_collections.ConfigDict) -> int:
     return schedule[-1][1] if schedule else config.image_size
 
 
-def apply_holdout(config: ml_collections.ConfigDict, info):
+AnyDatasetInfo = pipeline.DatasetInfo | folders.FolderDatasetInfo
+
+
+def apply_holdout(config: ml_collections.ConfigDict, info: AnyDatasetInfo) -> AnyDatasetInfo:
     """The dataset with config.minival_examples training examples held out (unchanged when 0)."""
     if not config.minival_examples:
         return info

@@ -14,11 +14,15 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from imagenet_jax.data import datasets, folders, robust
 from imagenet_jax.errors import ConfigError, DatasetNotPreparedError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 _MAX_EPOCHS = 1 << 30
 MAX_LABELS_PER_EXAMPLE = 16  # label sets (ImageNet-ReaL) are padded with -1 to this length
@@ -67,11 +71,11 @@ class DatasetInfo:
                               f"split {split!r}.")
         return f"{split}[:{total - count}]", f"{split}[{total - count}:]"
 
-    def read(self, split: str):
+    def read(self, split: str) -> tf.data.Dataset:
         """(encoded image bytes, label) pairs of `split`, in the stored order."""
         return self._as_dataset(split).map(lambda example: (example["image"], example[self.label_key]))
 
-    def read_eval(self, split: str):
+    def read_eval(self, split: str) -> tf.data.Dataset:
         """{"image": bytes, "label", "key": file name or "", and "label_set" if any} of `split`, in stored order."""
         tf = _tf()
 
