@@ -112,3 +112,14 @@ def test_missing_imagenet_says_how_to_prepare_within_seconds(tmp_path):
     assert f"manual_dir={tmp_path / 'tfds' / 'downloads' / 'manual'}" in message
     assert f"data_dir={tmp_path / 'tfds'}" in message
     assert elapsed < 60
+
+
+def test_per_device_batch_size_derives_the_global_one():
+    from imagenet_jax.config.validate import resolve_batch_size
+
+    config = get_base_config()
+    config.per_device_batch_size = 32
+    assert resolve_batch_size(config, device_count=8).batch_size == 256
+    assert config.batch_size == 1024  # the caller's config is left alone
+    config.per_device_batch_size = 0
+    assert resolve_batch_size(config, device_count=8).batch_size == 1024

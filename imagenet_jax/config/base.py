@@ -62,6 +62,7 @@ def get_base_config() -> ml_collections.ConfigDict:
 
     # Duration and batch.
     config.batch_size = 1024  # global, over all devices and processes.
+    config.per_device_batch_size = 0  # > 0: batch_size becomes this times the device count (wins).
     config.eval_batch_size = 0  # 0 means batch_size.
     config.num_epochs = 90.0
     config.num_train_steps = -1  # > 0 wins over num_epochs.

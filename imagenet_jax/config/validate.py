@@ -104,6 +104,17 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
                 )
 
 
+def resolve_batch_size(config: ml_collections.ConfigDict, device_count: int) -> ml_collections.ConfigDict:
+    """A copy of `config` whose global batch_size is per_device_batch_size x devices when that key is set."""
+    if config.per_device_batch_size < 0:
+        raise ConfigError(f"config.per_device_batch_size={config.per_device_batch_size} must be >= 0.")
+    if not config.per_device_batch_size:
+        return config
+    resolved = ml_collections.ConfigDict(config.to_dict())
+    resolved.batch_size = config.per_device_batch_size * device_count
+    return resolved
+
+
 def config_drift(stored: dict, current: dict) -> list[str]:
     """Keys whose values differ between a checkpoint's config and this run's, ignoring resume-safe keys."""
     keys = (set(stored) | set(current)) - RESUME_SAFE_KEYS

@@ -16,7 +16,7 @@ import numpy as np
 
 from imagenet_jax import models
 from imagenet_jax.config import validate_config
-from imagenet_jax.config.validate import config_drift
+from imagenet_jax.config.validate import config_drift, resolve_batch_size
 from imagenet_jax.data import inputs, pipeline
 from imagenet_jax.errors import CheckpointError, ConfigError, UserFacingError
 from imagenet_jax.parallel import mesh as mesh_lib
@@ -42,6 +42,7 @@ class NonFiniteError(UserFacingError):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains `config` in `workdir` (resuming from its newest checkpoint) and returns the final eval metrics."""
+    config = resolve_batch_size(config, jax.device_count())
     validate_config(config, jax.device_count())
     _check_workdir(workdir)
     _enable_compilation_cache(config.compilation_cache_dir)
