@@ -112,3 +112,15 @@ def test_eval_center_crop_equals_resize_then_crop_reference():
     center = pixels[19:281, 69:331]
     expected = tf.image.resize(center, (224, 224), antialias=True).numpy()
     assert np.abs(out.astype(float) - expected).mean() < 1.0
+
+
+def test_tensorflow_global_seed_does_not_change_the_stream(info):
+    import tensorflow as tf
+
+    reference = next(_train_stream(info, 5))
+    tf.random.set_seed(0)  # what keras.utils.set_random_seed(0) does
+    try:
+        with_global_seed = next(_train_stream(info, 5))
+    finally:
+        tf.random.set_seed(None)
+    np.testing.assert_array_equal(with_global_seed["image"], reference["image"])

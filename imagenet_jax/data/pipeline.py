@@ -171,6 +171,9 @@ def train_batches(
     batches are therefore identical for any process count that divides it.
     """
     tf = _tf()
+    # The stream must depend on (seed, step) alone, never on TensorFlow's global seed (which Keras code may set;
+    # a global seed of 0 even makes TF compare our per-epoch seed tensors as Python bools).
+    tf.random.set_seed(None)
 
     num_shards = num_shards or process_count
     shards_per_process = num_shards // process_count
