@@ -118,7 +118,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                  config.model, sum(x.size for x in jax.tree.leaves(abstract_state.params)), jax.device_count(),
                  process_count, total_steps, steps_per_epoch, config.batch_size)
 
-    # Compiled steps: params replicated, batch split over the "data" axis, state donated.
+    # Compiled steps: state replicated or FSDP-split per state_sharding, batch split over all devices, state donated.
     batch_sharding = mesh_lib.batch_sharded(mesh)
     train_step = jax.jit(
         make_train_step(model, optimizer, schedule, num_classes=num_classes, mean=config.normalize_mean,
