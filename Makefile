@@ -6,7 +6,7 @@ WORKDIR ?= runs/default
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install fashion-mnist run test test-fast test-parity lint
+.PHONY: install fashion-mnist run test test-all test-fast test-parity lint
 
 install: $(VENV)/.installed
 
@@ -27,11 +27,16 @@ fashion-mnist:
 run: install fashion-mnist
 	$(PY) -m imagenet_jax.main --config configs/default.py --workdir $(WORKDIR)
 
+# The default run skips the slow end-to-end tests; CI (CI=true, as .ci/run runs) runs them too.
+TEST_SELECTION := $(if $(filter true 1,$(CI)),,-m "not slow")
+
 test: install fashion-mnist
+	$(PY) -m pytest -q -n 2 --durations=15 $(TEST_SELECTION)
+
+test-all: install fashion-mnist
 	$(PY) -m pytest -q -n 2 --durations=15
 
-test-fast: install fashion-mnist
-	$(PY) -m pytest -q -n 2 -m "not slow"
+test-fast: test
 
 # Logits of converted torchvision (and Keras) models against the originals: installs the `parity` extra (torch,
 # torchvision), runs the parity tests, slow ones included, then rewrites PARITY.md's table from what they measured.

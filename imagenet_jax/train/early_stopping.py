@@ -11,45 +11,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 
 import ml_collections
 
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.train import watched_metric
+from imagenet_jax.train.watched_metric import resolve_mode
 
 FIELDS = ("metric", "mode", "patience", "min_delta")
-MODES = ("auto", "max", "min")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """ConfigError naming the key for a malformed config.early_stopping."""
     settings = config.early_stopping
-    if not isinstance(settings, ml_collections.ConfigDict) or set(settings.keys()) != set(FIELDS):
-        found = sorted(settings.keys()) if isinstance(settings, ml_collections.ConfigDict) else repr(settings)
-        raise ConfigError(f"config.early_stopping must have exactly the fields {', '.join(FIELDS)} (found {found}).")
-    if not isinstance(settings.metric, str):
-        raise ConfigError(f"config.early_stopping.metric={settings.metric!r} must be a string (\"\" turns it off).")
-    if settings.metric:
-        split, _, key = settings.metric.rpartition("/")
-        if not split or not key:
-            raise ConfigError(f"config.early_stopping.metric={settings.metric!r} must be \"<split>/<key>\" as logged "
-                              "in metrics.jsonl, e.g. \"test/top1\" or \"minival/loss\".")
-    if settings.mode not in MODES:
-        raise ConfigError(f"config.early_stopping.mode={settings.mode!r} is not one of: {', '.join(MODES)}.")
+    watched_metric.check_fields(settings, "early_stopping", FIELDS)
+    watched_metric.check_watch(settings, "early_stopping", bare_key_allowed=False)
     patience = settings.patience
     if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
         raise ConfigError(f"config.early_stopping.patience={patience!r} must be an integer >= 0 (evaluations).")
-    delta = settings.min_delta
-    if not isinstance(delta, numbers.Real) or isinstance(delta, bool) or not math.isfinite(delta) or delta < 0:
-        raise ConfigError(f"config.early_stopping.min_delta={delta!r} must be a finite number >= 0.")
-
-
-def resolve_mode(metric: str, mode: str) -> str:
-    """"max" or "min"; "auto" minimizes keys containing "loss" or "error" and maximizes the others."""
-    if mode != "auto":
-        return mode
-    key = metric.rpartition("/")[2].lower()
-    return "min" if "loss" in key or "error" in key else "max"
 
 
 @dataclasses.dataclass

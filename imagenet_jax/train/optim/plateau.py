@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import numbers
 from typing import Any, NamedTuple
 
 import jax
@@ -28,10 +27,10 @@ import optax
 import optax.tree_utils
 
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train.early_stopping import resolve_mode
+from imagenet_jax.train import watched_metric
+from imagenet_jax.train.watched_metric import resolve_mode
 
 FIELDS = ("metric", "mode", "factor", "patience", "min_delta", "max_reductions")
-MODES = ("auto", "max", "min")  # "auto": as early stopping resolves it
 
 
 class PlateauState(NamedTuple):
@@ -66,26 +65,15 @@ def lr_multiplier(opt_state: Any) -> jax.Array | float:
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """ConfigError naming the key for a malformed config.lr_plateau."""
     settings = config.lr_plateau
-    if not isinstance(settings, ml_collections.ConfigDict) or set(settings.keys()) != set(FIELDS):
-        found = sorted(settings.keys()) if isinstance(settings, ml_collections.ConfigDict) else repr(settings)
-        raise ConfigError(f"config.lr_plateau must have exactly the fields {', '.join(FIELDS)} (found {found}).")
-    if not isinstance(settings.metric, str):
-        raise ConfigError(f"config.lr_plateau.metric={settings.metric!r} must be a string (\"\" turns it off).")
-    if settings.metric and (settings.metric.startswith("/") or settings.metric.endswith("/")):
-        raise ConfigError(f"config.lr_plateau.metric={settings.metric!r} must be \"<split>/<key>\" as logged in "
-                          "metrics.jsonl (e.g. \"test/top1\", \"minival/loss\") or \"<key>\" of the main eval set.")
-    if settings.mode not in MODES:
-        raise ConfigError(f"config.lr_plateau.mode={settings.mode!r} is not one of: {', '.join(MODES)}.")
+    watched_metric.check_fields(settings, "lr_plateau", FIELDS)
+    watched_metric.check_watch(settings, "lr_plateau", bare_key_allowed=True)
     factor = settings.factor
-    if not _is_number(factor) or not 0 < factor < 1:
+    if not watched_metric.is_real(factor) or not 0 < factor < 1:
         raise ConfigError(f"config.lr_plateau.factor={factor!r} must be a number in (0, 1), e.g. 0.1.")
     for key, least in (("patience", 1), ("max_reductions", 0)):
         value = settings[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise ConfigError(f"config.lr_plateau.{key}={value!r} must be an integer >= {least}.")
-    delta = settings.min_delta
-    if not _is_number(delta) or not math.isfinite(delta) or delta < 0:
-        raise ConfigError(f"config.lr_plateau.min_delta={delta!r} must be a finite number >= 0.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +139,3 @@ class LrPlateau:
                   for field, value in new._asdict().items()}
         return optax.tree_utils.tree_set(opt_state, **placed)
 
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
