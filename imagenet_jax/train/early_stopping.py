@@ -10,7 +10,6 @@ counting where the interrupted one was.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import ml_collections
 
@@ -64,26 +63,12 @@ class EarlyStopping:
 
     def check_splits(self, splits: list[str]) -> None:
         """ConfigError up front when the metric's split is not among the evaluated `splits`."""
-        split = self.metric.rpartition("/")[0]
-        if split not in splits:
-            raise ConfigError(f"config.early_stopping.metric={self.metric!r}: this run logs no eval split {split!r}; "
-                              f"its eval splits are {', '.join(splits)} (metric \"<split>/<key>\", e.g. "
-                              f"\"{splits[0]}/top1\").")
+        watched_metric.check_split("early_stopping", self.metric, splits)
 
     def update(self, step: int, logged: dict[str, dict]) -> None:
         """Reads the metric from this evaluation's `{split: metrics}` and updates the counters."""
-        split, _, key = self.metric.rpartition("/")
-        if key not in logged.get(split, {}):
-            names = [f"{name}/{metric}" for name, metrics in logged.items() for metric in metrics]
-            raise ConfigError(f"config.early_stopping.metric={self.metric!r} is not logged by this run; "
-                              f"the eval metrics are: {', '.join(names)}.")
-        value = float(logged[split][key])
-        if self.best is None:
-            self.improved = math.isfinite(value)
-        elif self.mode == "max":
-            self.improved = value > self.best + self.min_delta
-        else:
-            self.improved = value < self.best - self.min_delta
+        value = watched_metric.read("early_stopping", self.metric, logged)
+        self.improved = watched_metric.improves(value, self.best, self.mode, self.min_delta)
         if self.improved:
             self.best, self.best_step, self.evaluations_without_improvement = value, step, 0
         else:

@@ -51,3 +51,28 @@ def check_watch(settings: ml_collections.ConfigDict, key: str, *, bare_key_allow
 def is_real(value: object) -> bool:
     """A real number that is not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_split(key: str, metric: str, splits: list[str]) -> None:
+    """ConfigError up front when config.<key>.metric's split is not among the evaluated `splits`."""
+    split = metric.rpartition("/")[0]
+    if split not in splits:
+        raise ConfigError(f"config.{key}.metric={metric!r}: this run logs no eval split {split!r}; its eval splits "
+                          f"are {', '.join(splits)} (metric \"<split>/<key>\", e.g. \"{splits[0]}/top1\").")
+
+
+def read(key: str, metric: str, logged: dict[str, dict]) -> float:
+    """The value of `metric` in one evaluation's `{split: metrics}`; ConfigError listing the logged ones if absent."""
+    split, _, name = metric.rpartition("/")
+    if name not in logged.get(split, {}):
+        names = [f"{split_name}/{metric_name}" for split_name, metrics in logged.items() for metric_name in metrics]
+        raise ConfigError(f"config.{key}.metric={metric!r} is not logged by this run; the eval metrics are: "
+                          f"{', '.join(names)}.")
+    return float(logged[split][name])
+
+
+def improves(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    """Whether `value` beats `best` by more than `min_delta` in `mode` ("max"/"min"); the first finite one does."""
+    if best is None or math.isnan(best):
+        return math.isfinite(value)
+    return value > best + min_delta if mode == "max" else value < best - min_delta

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -99,23 +98,14 @@ class LrPlateau:
 
     def check_splits(self, splits: list[str]) -> None:
         """ConfigError up front when the metric's split is not among the evaluated `splits`."""
-        split = self.metric.rpartition("/")[0]
-        if split not in splits:
-            raise ConfigError(f"config.lr_plateau.metric={self.metric!r}: this run logs no eval split {split!r}; its "
-                              f"eval splits are {', '.join(splits)} (e.g. \"{splits[0]}/top1\").")
+        watched_metric.check_split("lr_plateau", self.metric, splits)
 
     def next_state(self, state: PlateauState, value: float) -> PlateauState:
         """The state after an evaluation that measured `value` (host-side numbers in, numpy scalars out)."""
         multiplier, best, waited, reductions = (float(state.lr_plateau_multiplier), float(state.lr_plateau_best),
                                                 int(state.lr_plateau_evaluations_without_improvement),
                                                 int(state.lr_plateau_reductions))
-        if math.isnan(best):
-            improved = math.isfinite(value)
-        elif self.mode == "max":
-            improved = value > best + self.min_delta
-        else:
-            improved = value < best - self.min_delta
-        if improved:
+        if watched_metric.improves(value, best, self.mode, self.min_delta):
             best, waited = value, 0
         else:
             waited += 1
@@ -125,13 +115,9 @@ class LrPlateau:
 
     def update(self, opt_state: Any, logged: dict[str, dict]) -> Any:
         """`opt_state` with the plateau state advanced by this evaluation's `{split: metrics}` (shardings kept)."""
-        split, _, key = self.metric.rpartition("/")
-        if key not in logged.get(split, {}):
-            names = [f"{name}/{metric}" for name, metrics in logged.items() for metric in metrics]
-            raise ConfigError(f"config.lr_plateau.metric={self.metric!r} is not logged by this run; the eval metrics "
-                              f"are: {', '.join(names)}.")
+        value = watched_metric.read("lr_plateau", self.metric, logged)
         current = PlateauState(*(optax.tree_utils.tree_get(opt_state, field) for field in PlateauState._fields))
-        new = self.next_state(jax.device_get(current), float(logged[split][key]))
+        new = self.next_state(jax.device_get(current), value)
         if new.lr_plateau_reductions > current.lr_plateau_reductions:
             logging.info("%s has not improved for %d evaluations: learning rate multiplier now %.3g (reduction %d)",
                          self.metric, self.patience, float(new.lr_plateau_multiplier), int(new.lr_plateau_reductions))
