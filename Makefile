@@ -6,7 +6,7 @@ WORKDIR ?= runs/default
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install fashion-mnist run test test-all test-fast test-parity lint
+.PHONY: install fashion-mnist chromium run test test-all test-fast test-parity lint
 
 install: $(VENV)/.installed
 
@@ -24,16 +24,24 @@ fashion-mnist:
 	  else echo "no apt-get: TFDS will try to download fashion_mnist instead"; fi; \
 	fi
 
+# Headless Chromium and its WebDriver from Debian, for the report's browser test (tests/report/test_browser.py).
+chromium:
+	@if ! command -v chromedriver >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	  else echo "no apt-get: install chromium and its chromedriver yourself (the browser test skips without)"; fi; \
+	fi
+
 run: install fashion-mnist
 	$(PY) -m imagenet_jax.main --config configs/default.py --workdir $(WORKDIR)
 
 # The default run skips the slow end-to-end tests; CI (CI=true, as .ci/run runs) runs them too.
 TEST_SELECTION := $(if $(filter true 1,$(CI)),,-m "not slow")
 
-test: install fashion-mnist
+test: install fashion-mnist chromium
 	$(PY) -m pytest -q -n 2 --durations=15 $(TEST_SELECTION)
 
-test-all: install fashion-mnist
+test-all: install fashion-mnist chromium
 	$(PY) -m pytest -q -n 2 --durations=15
 
 test-fast: test

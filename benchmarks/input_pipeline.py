@@ -12,9 +12,16 @@ center-crop fallback) and a random flip:
   - "flax_baseline": what google/flax examples/imagenet does (decode_and_crop_jpeg, bicubic resize, random flip,
     mean/std normalization to float32 on the host), with the crop window drawn from exactly our distribution
     (preprocessing.inception_crop_window), so that both decode the same amount of JPEG on average;
+  - "flax_like": flax_baseline made like-for-like with ours: same windows, bilinear resize (ours' default) and
+    uint8 output, no host normalization; the ratio against it isolates the pipeline from the resize and dtype;
+  - "ours_full_decode": ours with the JPEG crop always decoded at full scale
+    (random_resized_crop(max_upscale=0), the behaviour before reduced-resolution decoding);
   - "flax_original": flax's code unchanged, windows from tf.image.sample_distorted_bounding_box (whose crops are
     a little smaller on average: less to decode), for reference;
-  - "ours_antialias": ours with --config.antialias=True (torchvision-style resizing), for reference.
+  - "ours_antialias": ours with --config.antialias=True (torchvision-style resizing), for reference;
+  - "ours_lowres_cache": ours reading images decoded once at reduced scale (short side >= 1.15 x image_size,
+    jpeg.decode_reduced) from memory: what a low-resolution cache gives small-resolution phases (not run by
+    default; building the cache is not timed).
 Each measurement runs in a fresh process (pinned to one core for the 1-core numbers); pipelines alternate and
 the median of --repeats runs is reported, with CPU seconds per image (robust to other load on the machine).
 """
@@ -32,7 +39,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PIPELINES = ("flax_baseline", "ours", "flax_original", "ours_antialias")
+PIPELINES = ("flax_baseline", "flax_like", "ours", "ours_full_decode", "flax_original", "ours_antialias")
+BASELINES = ("flax_baseline", "flax_like")
+LOWRES_CACHE_MARGIN = 1.15  # cached short side >= this x image_size, so that crops of area >= ~0.75 need no upscale
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
@@ -84,10 +93,11 @@ class _InMemorySource:
         pass
 
 
-def flax_baseline_preprocess(image_bytes, image_size: int, seed=None):  # -> tf.Tensor
+def flax_baseline_preprocess(image_bytes, image_size: int, seed=None, like_ours: bool = False):  # -> tf.Tensor
     """google/flax examples/imagenet's training preprocessing, re-stated: distorted-box crop, bicubic, flip.
 
-    With a `seed`, the crop window comes from this project's Inception-crop distribution instead.
+    With a `seed`, the crop window comes from this project's Inception-crop distribution instead; `like_ours`
+    resizes bilinearly and returns uint8 without normalizing (ours' resize method and output dtype).
     """
     import tensorflow as tf
 
@@ -108,16 +118,20 @@ def flax_baseline_preprocess(image_bytes, image_size: int, seed=None):  # -> tf.
     failed = tf.reduce_sum(tf.cast(tf.equal(tf.image.extract_jpeg_shape(image_bytes), tf.shape(cropped)),
                                    tf.int32)) >= 3
 
+    method = "bilinear" if like_ours else "bicubic"
+
     def center_crop():
         full = tf.image.extract_jpeg_shape(image_bytes)
         side = tf.cast(image_size / (image_size + 32) * tf.cast(tf.minimum(full[0], full[1]), tf.float32), tf.int32)
         window = tf.stack([(full[0] - side + 1) // 2, (full[1] - side + 1) // 2, side, side])
         center = tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3)
-        return tf.image.resize([center], [image_size, image_size], method="bicubic")[0]
+        return tf.image.resize([center], [image_size, image_size], method=method)[0]
 
     image = tf.cond(failed, center_crop,
-                    lambda: tf.image.resize([cropped], [image_size, image_size], method="bicubic")[0])
+                    lambda: tf.image.resize([cropped], [image_size, image_size], method=method)[0])
     image = tf.image.random_flip_left_right(tf.reshape(image, [image_size, image_size, 3]))
+    if like_ours:
+        return tf.cast(image + 0.5, tf.uint8)  # bilinear stays within [0, 255]: round as ours does
     image = (image - tf.constant(MEAN_RGB, shape=[1, 1, 3])) / tf.constant(STD_RGB, shape=[1, 1, 3])
     return tf.image.convert_image_dtype(image, tf.float32)
 
@@ -125,12 +139,13 @@ def flax_baseline_preprocess(image_bytes, image_size: int, seed=None):  # -> tf.
 def _batches(name: str, images, labels, info, args):
     import tensorflow as tf
 
-    if name in ("flax_baseline", "flax_original"):
+    if name in ("flax_baseline", "flax_like", "flax_original"):
         dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().shuffle(16 * args.batch_size, seed=0)
 
         def preprocess(index, example):
-            seed = tf.stack([tf.constant(0, tf.int64), index]) if name == "flax_baseline" else None
-            return {"image": flax_baseline_preprocess(example[0], args.image_size, seed), "label": example[1]}
+            seed = None if name == "flax_original" else tf.stack([tf.constant(0, tf.int64), index])
+            image = flax_baseline_preprocess(example[0], args.image_size, seed, like_ours=name == "flax_like")
+            return {"image": image, "label": example[1]}
 
         dataset = dataset.enumerate().map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
         return dataset.batch(args.batch_size, drop_remainder=True).prefetch(10).as_numpy_iterator()
@@ -140,10 +155,36 @@ def _batches(name: str, images, labels, info, args):
     config = get_base_config()
     config.image_size = args.image_size
     config.antialias = name == "ours_antialias"
+    if name == "ours_full_decode":
+        config.train_preprocess = config.train_preprocess.replace("random_resized_crop",
+                                                                  "random_resized_crop(max_upscale=0)")
     context = inputs.context(config, args.image_size, 3)
-    return pipeline.train_batches(
-        _InMemory(images, labels, info.channels), global_batch_size=args.batch_size, seed=0, start_step=0,
-        preprocess=preprocessing.build(inputs.train_chain(config), context), cache=False)
+    data = _InMemory(images, labels, info.channels)
+    if name == "ours_lowres_cache":
+        data = _LowResCache(images, labels, info.channels, round(LOWRES_CACHE_MARGIN * args.image_size))
+    return pipeline.train_batches(data, global_batch_size=args.batch_size, seed=0, start_step=0,
+                                  preprocess=preprocessing.build(inputs.train_chain(config), context), cache=False)
+
+
+class _LowResCache(_InMemory):
+    """The images decoded once at reduced scale (jpeg.decode_reduced), held in memory like sources.cached."""
+
+    def __init__(self, images, labels, channels: int, min_side: int):
+        import numpy as np
+        import tensorflow as tf
+
+        from imagenet_jax.data import jpeg, sources
+
+        super().__init__(images, labels, channels)
+        decode = tf.function(lambda image: jpeg.decode_reduced(image, channels, min_side))
+        decoded = [decode(tf.constant(image)).numpy() for image in images]
+        shapes = np.array([image.shape for image in decoded], np.int64)
+        offsets = np.concatenate([[0], np.cumsum(np.prod(shapes, axis=1))[:-1]]).astype(np.int64)
+        self._source = sources._CachedSource(np.concatenate([image.reshape(-1) for image in decoded]), offsets,
+                                             shapes, np.asarray(labels, np.int64), np.ones(len(labels), bool))
+
+    def source(self, split: str):
+        return self._source
 
 
 def worker(args) -> dict:
@@ -218,15 +259,21 @@ def main() -> None:
             "images_per_second": statistics.median(r["images_per_second"] for r in results),
             "images_per_cpu_second": statistics.median(1 / r["cpu_seconds_per_image"] for r in results),
             "runs": [round(r["images_per_second"], 1) for r in results]}
+    for entry in summary.values():
+        one_core = summary.get(f"{entry['pipeline']}@1")
+        entry["images_per_second_per_core"] = entry["images_per_second"] / entry["cores"]
+        if one_core and entry["cores"] > 1:  # 1.0 = linear scaling from one core
+            entry["scaling"] = entry["images_per_second"] / (entry["cores"] * one_core["images_per_second"])
     ratios = {}
     for cores in core_counts:
-        base = summary.get(f"flax_baseline@{cores}")
-        for name in pipelines:
-            if base and name != "flax_baseline" and f"{name}@{cores}" in summary:
-                ours = summary[f"{name}@{cores}"]
-                ratios[f"{name}/flax_baseline@{cores}"] = {
-                    "images_per_second": ours["images_per_second"] / base["images_per_second"],
-                    "images_per_cpu_second": ours["images_per_cpu_second"] / base["images_per_cpu_second"]}
+        for baseline in BASELINES:
+            base = summary.get(f"{baseline}@{cores}")
+            for name in pipelines:
+                if base and name not in BASELINES and f"{name}@{cores}" in summary:
+                    ours = summary[f"{name}@{cores}"]
+                    ratios[f"{name}/{baseline}@{cores}"] = {
+                        "images_per_second": ours["images_per_second"] / base["images_per_second"],
+                        "images_per_cpu_second": ours["images_per_cpu_second"] / base["images_per_cpu_second"]}
     report = {
         "benchmark": "input_pipeline", "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
@@ -236,6 +283,10 @@ def main() -> None:
                                                         "batches", "warmup_batches", "max_images", "repeats")},
         "mean_jpeg_bytes": next(iter(runs.values()))[0]["mean_jpeg_bytes"],
         "results": summary, "ratios": ratios}
+    for key, entry in summary.items():
+        scaling = f", scaling {entry['scaling']:.2f}x linear" if "scaling" in entry else ""
+        print(f"{key}: {entry['images_per_second']:.0f} images/s ({entry['images_per_second_per_core']:.0f} per core"
+              f"{scaling}), {entry['images_per_cpu_second']:.0f} per CPU-s, {entry['output']}")
     for key, ratio in ratios.items():
         print(f"{key}: {ratio['images_per_second']:.2f}x images/s, {ratio['images_per_cpu_second']:.2f}x per CPU-s")
     if args.json:

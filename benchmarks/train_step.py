@@ -3,6 +3,11 @@
     python benchmarks/train_step.py --config configs/default.py --json out.json
     python benchmarks/train_step.py --config configs/resnet50.py --batch_size 256 --image_size 224
     python benchmarks/train_step.py --model all --batch_size 8 --image_size 64 --steps 3
+    python benchmarks/train_step.py --config configs/resnet50.py --sweep_batch auto   # largest batch that fits
+    python benchmarks/train_step.py --model resnet50 --image_size 224 --batch_size 8 --flops_only  # cost analysis
+
+Every row reports img/s, model TFLOP/s and MFU (FLOPs per image from XLA's cost analysis of the compiled step,
+peak from imagenet_jax/train/throughput.py), compile time and the step's peak device memory (memory_analysis).
 
 Uses the same model, optimizer, schedule and step function as training; only the data is synthetic.
 """
@@ -26,14 +31,14 @@ import numpy as np  # noqa: E402
 from imagenet_jax import models  # noqa: E402
 from imagenet_jax.config import load_config_file  # noqa: E402
 from imagenet_jax.parallel import mesh as mesh_lib  # noqa: E402
-from imagenet_jax.train import optim  # noqa: E402
+from imagenet_jax.train import optim, throughput  # noqa: E402
 from imagenet_jax.train.state import create_train_state  # noqa: E402
 from imagenet_jax.train.steps import make_train_step  # noqa: E402
 
 
 def benchmark(config, model_name: str, batch_size: int, image_size: int, channels: int, num_classes: int,
-              steps: int, warmup: int) -> dict:
-    """Compiles the train step for `model_name` and times `steps` steps after `warmup` ones."""
+              steps: int, warmup: int, flops_only: bool = False) -> dict:
+    """Compiles the train step for `model_name` and times `steps` steps after `warmup` ones (none if `flops_only`)."""
     mesh = mesh_lib.make_data_mesh()
     replicated, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
     dtype = jnp.bfloat16 if config.half_precision else jnp.float32
@@ -55,9 +60,18 @@ def benchmark(config, model_name: str, batch_size: int, image_size: int, channel
     }, mesh)
     key = jax.random.key(0)
     compile_start = time.perf_counter()
+    compiled = step.lower(state, batch, key).compile()  # the jit call below reuses this executable
+    compile_seconds = time.perf_counter() - compile_start
+    flops_per_image = throughput.compiled_flops(compiled) * jax.device_count() / batch_size
+    analysis = {"model": model_name, "batch_size": batch_size, "image_size": image_size,
+                "dtype": str(np.dtype(dtype)), "model_gflops_per_image": flops_per_image / 1e9,
+                "peak_memory_gib": throughput.peak_memory_bytes(compiled) / 2**30,
+                "compile_seconds": compile_seconds, "devices": jax.device_count(),
+                "platform": jax.devices()[0].platform, "device_kind": jax.devices()[0].device_kind}
+    if flops_only:
+        return analysis
     state, metrics = step(state, batch, key)
     jax.block_until_ready(metrics)
-    compile_seconds = time.perf_counter() - compile_start
     for _ in range(warmup):
         state, metrics = step(state, batch, key)
     jax.block_until_ready(metrics)
@@ -66,12 +80,31 @@ def benchmark(config, model_name: str, batch_size: int, image_size: int, channel
         state, metrics = step(state, batch, key)
     jax.block_until_ready(metrics)
     seconds = time.perf_counter() - start
-    return {
-        "model": model_name, "batch_size": batch_size, "image_size": image_size, "dtype": str(np.dtype(dtype)),
-        "images_per_second": steps * batch_size / seconds, "step_ms": 1000 * seconds / steps,
-        "compile_seconds": compile_seconds, "devices": jax.device_count(), "platform": jax.devices()[0].platform,
-        "device_kind": jax.devices()[0].device_kind,
-    }
+    images_per_second = steps * batch_size / seconds
+    peak = throughput.device_peak_flops(jax.devices()[0], bool(config.half_precision), config.peak_flops_per_device)
+    return {**analysis, "images_per_second": images_per_second, "step_ms": 1000 * seconds / steps,
+            "tflops_per_second": images_per_second * flops_per_image / 1e12,
+            "mfu": throughput.mfu(images_per_second, flops_per_image, peak, jax.device_count()),
+            "peak_tflops_per_device": peak / 1e12}
+
+
+def batch_sizes(sweep: str, start: int) -> list[int]:
+    """The batch sizes of --sweep_batch: a comma-separated list, or "auto" (doubling from `start`, up to 2**14)."""
+    if sweep == "auto":
+        return [start * 2**k for k in range(15) if start * 2**k <= 2**14]
+    return [int(size) for size in sweep.split(",")] if sweep else [start]
+
+
+def _row(result: dict) -> str:
+    if "images_per_second" not in result:  # --flops_only
+        return (f"{result['model']:24s} batch {result['batch_size']:5d} {result['image_size']:4d}px "
+                f"{result['dtype']:9s} {result['model_gflops_per_image']:8.2f} GFLOP/img "
+                f"peak mem {result['peak_memory_gib']:7.2f} GiB (compile {result['compile_seconds']:.1f} s)")
+    return (f"{result['model']:24s} batch {result['batch_size']:5d} {result['image_size']:4d}px {result['dtype']:9s} "
+            f"{result['images_per_second']:10.1f} img/s {result['step_ms']:9.1f} ms/step "
+            f"{result['tflops_per_second']:8.3f} TFLOP/s MFU {100 * result['mfu']:5.1f}% "
+            f"{result['model_gflops_per_image']:8.2f} GFLOP/img peak mem {result['peak_memory_gib']:7.2f} GiB "
+            f"(compile {result['compile_seconds']:.1f} s)")
 
 
 def main() -> None:
@@ -87,6 +120,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", default="", help="write the results here")
+    parser.add_argument("--sweep_batch", default="", help="'auto' (double until it fails) or 'B1,B2,...': img/s curve")
+    parser.add_argument("--flops_only", action="store_true", help="compile and report FLOPs/memory, no timing")
+    parser.add_argument("--lowering", choices=("auto", "xla", "patches"), default="auto",
+                        help="config.cpu_conv_lowering (CPU only)")
     args = parser.parse_args()
 
     config = load_config_file(args.config)
@@ -97,20 +134,28 @@ def main() -> None:
     channels = args.channels or len(config.normalize_mean)
     num_classes = args.num_classes or (10 if image_size <= 32 else 1000)
     names = models.names() if args.model == "all" else [args.model or config.model]
+    models.set_cpu_conv_lowering(args.lowering)
     results = []
     for name in names:
         size = image_size if (args.image_size or args.model != "all") else models.default_image_size(name)
         classes = num_classes if args.num_classes or args.model != "all" else (10 if size <= 32 else 1000)
-        try:
-            result = benchmark(config, name, batch_size, size, channels, classes, args.steps, args.warmup)
-        except Exception as error:  # noqa: BLE001  (one model that cannot run at this size must not stop the sweep)
-            results.append({"model": name, "image_size": size, "error": f"{type(error).__name__}: {error}"[:300]})
-            print(f"{name:24s} {size:4d}px  failed: {results[-1]['error']}", flush=True)
-            continue
-        results.append(result)
-        print(f"{name:24s} batch {batch_size:5d} {size:4d}px {result['dtype']:9s} "
-              f"{result['images_per_second']:10.1f} img/s {result['step_ms']:9.1f} ms/step "
-              f"(compile {result['compile_seconds']:.1f} s)", flush=True)
+        for batch in batch_sizes(args.sweep_batch, batch_size):
+            try:
+                result = benchmark(config, name, batch, size, channels, classes, args.steps, args.warmup,
+                                   flops_only=args.flops_only)
+            except Exception as error:  # noqa: BLE001  (a model that cannot run at this size must not stop the sweep)
+                results.append({"model": name, "image_size": size, "batch_size": batch,
+                                "error": f"{type(error).__name__}: {error}"[:300]})
+                print(f"{name:24s} batch {batch:5d} {size:4d}px  failed: {results[-1]['error']}", flush=True)
+                break  # a larger batch (--sweep_batch) will not fit either
+            results.append(result)
+            print(_row(result), flush=True)
+        if args.sweep_batch:
+            fitting = [r for r in results if r.get("model") == name and "error" not in r]
+            best = max(fitting, key=lambda r: r.get("images_per_second", 0), default=None)
+            print(f"{name:24s} largest batch that ran: {max((r['batch_size'] for r in fitting), default=0)}"
+                  + (f", fastest: batch {best['batch_size']}" if best and "images_per_second" in best else ""),
+                  flush=True)
     report = {"date": datetime.date.today().isoformat(), "host": platform.node(), "cpu_count": os.cpu_count(),
               "jax": jax.__version__, "config": args.config, "results": results}
     if args.json:

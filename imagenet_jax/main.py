@@ -18,6 +18,7 @@ from ml_collections import config_flags
 from imagenet_jax import storage
 from imagenet_jax.config.files import split_config_argument
 from imagenet_jax.errors import UserFacingError
+from imagenet_jax.parallel import xla_flags
 
 EXIT_CONFIG_OR_DATA_ERROR = 2
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: a checkpoint was saved; rerun the same command to resume.
@@ -41,6 +42,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     _quiet_library_logs()
     storage.configure_backend()  # before any path is touched: which client serves gs:// (see imagenet_jax.storage)
+    xla_flags.apply_gpu_defaults()  # GPU runs only; must precede the first JAX backend use
     workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename)
     import jax
 

@@ -16,6 +16,23 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Start from pretrained weights: a file from imagenet_jax.convert.save_converted, or a workdir/checkpoint
     # of ours. Matching arrays are loaded; a classifier of another class count is re-initialized.
     config.init_from = ""
+    # Transfer learning (imagenet_jax/train/transfer.py): regexes (re.fullmatch) over parameter paths such as
+    # "stem_.*" or "stage1_block1/.*" whose parameters get no update; a BatchNorm whose parameters are all frozen
+    # runs in inference mode (running statistics, not updated). linear_probe: freeze all but the classifier.
+    # Discriminative fine-tuning is config.lr_multipliers below, e.g. (("stem_.*|stage1_.*", 0.1),).
+    config.freeze = ()
+    config.linear_probe = False
+    # Knowledge distillation (imagenet_jax/train/distill.py): teacher = a workdir of ours or a converted-weights
+    # file ("" is off), teacher_model its registered name (and options); loss = alpha * KL(teacher_T || student_T)
+    # * T^2 + (1 - alpha) * cross-entropy, T = temperature. The teacher runs in eval mode inside the train step.
+    config.distill = ml_collections.ConfigDict({
+        "teacher": "", "teacher_model": "", "teacher_model_options": ml_collections.ConfigDict(),
+        "temperature": 4.0, "alpha": 0.9})
+    # Adversarial training (imagenet_jax/train/adversarial_training.py), in 0-255 pixel units before normalization:
+    # method "" (off) | "pgd" (Madry et al.) | "fgsm_rs" (fast FGSM with random start, Wong et al. 2020);
+    # step_size 0 is the method's default (pgd: 2.5 * epsilon / steps; fgsm_rs: 1.25 * epsilon).
+    config.adversarial_training = ml_collections.ConfigDict(
+        {"method": "", "epsilon": 8.0, "steps": 7, "step_size": 0.0, "random_start": True})
 
     # Data.
     config.dataset = "imagenet2012"  # a registered dataset (imagenet_jax/data/datasets.py).
@@ -38,6 +55,10 @@ def get_base_config() -> ml_collections.ConfigDict:
     # "folder:/path:SPLIT" or "NAME=..." (e.g. "imagenet_v2:test", "real=imagenet2012_real:validation").
     config.extra_eval_splits = ()
     config.minival_examples = 0  # > 0: hold out this many training examples, evaluated as split "minival".
+    # Eval sets beyond the main split, each run by a registered evaluator (imagenet_jax/evaluators), e.g.
+    # {"test_per_class": {"type": "per_class"}, "minival": {"type": "classification", "holdout": 10000}}.
+    config.evals = ml_collections.ConfigDict()
+    config.best_metric = ""  # "<set>/<metric>" that picks the best checkpoint; "" is the main set's top1.
     config.eval_image_size = 0  # 0 means image_size (or the schedule's last); larger trains at lower res (FixRes).
     config.image_size_schedule = ""  # progressive resizing, "EPOCH:SIZE,..." e.g. "0:128,30:192,60:224".
     config.interpolation = "bilinear"  # resize method: bilinear | bicubic | area | nearest | lanczos3 | ...
@@ -106,18 +127,42 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.early_stopping = ml_collections.ConfigDict(
         {"metric": "", "mode": "auto", "patience": 5, "min_delta": 0.0})
 
+    # Compression (imagenet_jax/compress; `python -m imagenet_jax.compress report|quantize --workdir DIR`).
+    # Magnitude pruning (Zhu & Gupta 2017), method "" is off: sparsity rises from initial_sparsity to target_sparsity
+    # as a cubic between begin_step and end_step (optimizer updates; 0: 3/4 of the run), masks recomputed every
+    # `frequency` updates; scope global | layer; structure unstructured | channel (whole output channels by L2 norm).
+    # Prunable: kernels whose path matches an `include` regex and no `exclude` one (default: every conv/dense kernel
+    # but the ResNets' stem convolution(s) and every model's "head" classifier, which are small and sensitive).
+    config.pruning = ml_collections.ConfigDict({
+        "method": "", "target_sparsity": 0.5, "initial_sparsity": 0.0, "begin_step": 0, "end_step": 0,
+        "frequency": 100, "scope": "global", "structure": "unstructured", "include": (r".*kernel",),
+        "exclude": (r"stem.*", r"head/.*")})
+    # int8 quantization through qwix: mode "qat" trains with fake-quantized convs/dense layers; "ptq" (or any run)
+    # is converted by `python -m imagenet_jax.compress quantize` after calibrating on calibration_steps batches.
+    config.quantization = ml_collections.ConfigDict(
+        {"mode": "", "weight_dtype": "int8", "act_dtype": "int8", "calibration_steps": 10})
+
     # Bookkeeping.
     config.seed = 0
     config.log_every_steps = 100
     config.eval_every_steps = 0  # 0 means once per epoch; always at the end.
     config.checkpoint_every_steps = 0  # 0 means once per epoch; always at the end.
-    config.keep_checkpoints = 3  # the newest ones; the best-top-1 checkpoint is kept besides.
+    config.keep_checkpoints = 3  # the newest ones; the best checkpoint (config.best_metric) is kept besides.
     config.allow_config_change = False  # resume even if batch size, schedule or duration changed.
     # NaN/Inf loss or gradients: "stop" the run, or "skip" the update (weights kept, step and schedule advance;
     # train logs average the finite steps and count the others as skipped_steps).
     config.nonfinite_policy = "stop"
     config.compilation_cache_dir = "~/.cache/imagenet_jax/xla"  # persistent XLA cache; "" disables it.
     config.min_free_disk_gb = 0.0  # refuse to start with less free disk in workdir; 0: 3 checkpoints' worth.
+    # Performance (imagenet_jax/train/throughput.py, profiling.py, models/conv_lowering.py).
+    config.peak_flops_per_device = 0.0  # FLOP/s for MFU; 0: the GPU/TPU table, or a matmul probe on CPU.
+    config.profile_steps = ()  # (start, stop): jax.profiler trace of those train steps into WORKDIR/plugins/profile.
+    config.cpu_conv_lowering = "auto"  # CPU only: auto (small maps as patches + matmul) | xla | patches.
+    # Reporting (imagenet_jax/report, imagenet_jax/train/wandb_logger.py).
+    config.write_report = True  # write WORKDIR/report/index.html when the run ends (process 0).
+    config.wandb_project = ""  # Weights & Biases project: metrics, config, report figures go there too; "" = off.
+    config.wandb_entity = ""  # W&B user or team; "" = the logged-in default.
+    config.wandb_mode = "online"  # online | offline (files under $WANDB_DIR or WORKDIR/wandb, `wandb sync` later).
 
     # Parallelism: the mesh is (data, fsdp); the batch is split over all devices.
     config.fsdp_devices = 1  # > 1: shard params/optimizer state over this many devices (FSDP).

@@ -17,8 +17,11 @@ RESUME_SAFE_KEYS = frozenset({
     "data_dir", "manual_dir", "eval_every_steps", "checkpoint_every_steps", "log_every_steps",
     "keep_checkpoints", "allow_config_change", "eval_batch_size", "compilation_cache_dir", "min_free_disk_gb",
     "fsdp_devices", "fsdp_min_size", "fsdp_rules", "nonfinite_policy",
-    "extra_eval_splits", "crop_pct", "eval_image_size", "eval_preprocess",
+    "extra_eval_splits", "crop_pct", "eval_image_size", "eval_preprocess", "evals", "best_metric",
     "early_stopping",  # when to stop, not what a step computes: a stopped run may go on with more patience
+    "peak_flops_per_device", "profile_steps",  # reporting only
+    "cpu_conv_lowering",  # the same convolution, lowered differently (tests/models/test_conv_lowering.py)
+    "write_report", "wandb_project", "wandb_entity", "wandb_mode",  # where results are shown, not what they are
 })
 
 # Keys that became model options (with each model's own default), named in "unknown key" errors.
@@ -27,10 +30,18 @@ _MOVED_MODEL_KEYS = {"aux_loss_weight": "config.model_options.aux_loss_weight (e
 
 def validate_config(config: ml_collections.ConfigDict, device_count: int | None = None) -> None:
     """Raises ConfigError for unknown keys, models, datasets, ops, bad ranges and indivisible batches."""
-    from imagenet_jax import models
+    from imagenet_jax import evaluators, models
     from imagenet_jax.data import datasets
     from imagenet_jax.data.preprocessing import parse_chain
-    from imagenet_jax.train import optim, regularization
+    from imagenet_jax.train import (
+        adversarial_training,
+        distill,
+        optim,
+        profiling,
+        regularization,
+        transfer,
+        wandb_logger,
+    )
 
     _check_known_keys(config, get_base_config())
     for key in config.keys():
@@ -60,6 +71,16 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
                               "(the ResNet family has); set it to 0.") from None
     optim.validate_config(config)  # optimizer, schedule, learning rate, decay, clipping, accumulation
     regularization.validate_config(config)  # loss, EMA, early stopping
+    transfer.validate_config(config)  # freeze, linear_probe, init_from
+    distill.validate_config(config)  # distill
+    adversarial_training.validate_config(config)  # adversarial_training
+    profiling.validate_config(config)  # profile_steps, peak_flops_per_device
+    models.conv_lowering.validate_config(config)  # cpu_conv_lowering
+    evaluators.validate(config)  # config.evals, config.best_metric
+    wandb_logger.validate_config(config)  # wandb_mode; wandb installed when wandb_project is set
+    from imagenet_jax import compress
+
+    compress.validate_config(config)  # config.pruning, config.quantization
     _positive(config, "batch_size")
     _positive(config, "image_size")
     _positive(config, "keep_checkpoints")

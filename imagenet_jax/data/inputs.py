@@ -83,10 +83,14 @@ AnyDatasetInfo = pipeline.DatasetInfo | folders.FolderDatasetInfo
 
 
 def apply_holdout(config: ml_collections.ConfigDict, info: AnyDatasetInfo) -> AnyDatasetInfo:
-    """The dataset with config.minival_examples training examples held out (unchanged when 0)."""
-    if not config.minival_examples:
+    """The dataset with the held-out training examples removed: config.minival_examples or a config.evals set's
+    `holdout` (unchanged when 0)."""
+    from imagenet_jax.evaluators import holdout_examples
+
+    count = holdout_examples(config)
+    if not count:
         return info
-    train, _ = info.holdout(info.train_split, config.minival_examples)
+    train, _ = info.holdout(info.train_split, count)
     return dataclasses.replace(info, train_split=train)
 
 
@@ -159,17 +163,24 @@ def eval_sets(config: ml_collections.ConfigDict, info, load: Callable | None = N
         sets.append(EvalSet(name=MINIVAL, info=info, split=held_out))
     for spec in config.extra_eval_splits:
         name, dataset, split = parse_eval_spec(spec)
-        other = info if dataset == info.name and dataset else load(dataset, split)
-        split = split or other.eval_split
-        restrict = getattr(datasets.get(dataset, "extra_eval_splits"), "restrict_to_present_classes", False) \
-            if not folders.is_folder_name(dataset) else False
-        label_map, subset = label_mapping(info, other, split, restrict, spec)
-        sets.append(EvalSet(name=name, info=other, split=split, label_map=label_map, class_subset=subset))
+        sets.append(other_eval_set(info, name, dataset, split, load, spec))
     names = [eval_set.name for eval_set in sets]
     if len(set(names)) != len(names):
         raise ConfigError(f"config.extra_eval_splits: two evaluation sets are named alike ({', '.join(names)}); "
                           "name them with NAME=DATASET:SPLIT.")
     return sets
+
+
+def other_eval_set(info, name: str, dataset: str, split: str, load: Callable, spec: str,
+                   key: str = "extra_eval_splits") -> EvalSet:
+    """The eval set `name` of `dataset`'s `split` ("": its eval split), labels mapped onto `info`'s classes."""
+    dataset = dataset or info.name
+    other = info if dataset == info.name else load(dataset, split)
+    split = split or other.eval_split
+    restrict = getattr(datasets.get(dataset, key), "restrict_to_present_classes", False) \
+        if not folders.is_folder_name(dataset) else False
+    label_map, subset = label_mapping(info, other, split, restrict, spec)
+    return EvalSet(name=name, info=other, split=split, label_map=label_map, class_subset=subset)
 
 
 def label_mapping(train_info, eval_info, split: str, restrict_to_present: bool,

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable
 
 import tensorflow as tf
 
+from imagenet_jax.data import jpeg
 from imagenet_jax.errors import ConfigError
 
+# random_resized_crop's default: a JPEG crop decodes at reduced scale when each side then still has at least
+# image_size / MAX_UPSCALE pixels (measured in BENCHMARKS.md, "Input pipeline").
+MAX_UPSCALE = 1.0
 INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
 
 
@@ -52,8 +57,9 @@ def op_names() -> list[str]:
     return sorted(_OPS)
 
 
-def parse_chain(chain: str, key: str = "preprocess") -> list[tuple[str, tuple]]:
-    """Parses "op|op(1, 2)" into [(name, args)]; a ConfigError names `key` on any mistake."""
+def parse_chain(chain: str, key: str = "preprocess") -> list[tuple[str, tuple, dict]]:
+    """Parses "op|op(1, 2)|op(name=3)" into [(name, args, kwargs)], checked against each op's signature; a
+    ConfigError names `key` on any mistake."""
     ops = []
     for part in filter(None, (p.strip() for p in chain.split("|"))):
         name, _, rest = part.partition("(")
@@ -61,17 +67,31 @@ def parse_chain(chain: str, key: str = "preprocess") -> list[tuple[str, tuple]]:
         if name not in _OPS:
             raise ConfigError(f"config.{key}: unknown preprocessing op {name!r}; known ops: {', '.join(op_names())}.")
         args: tuple = ()
+        kwargs: dict = {}
         if rest:
             if not rest.endswith(")"):
                 raise ConfigError(f"config.{key}: op {part!r} is missing its closing parenthesis.")
             try:
-                parsed = ast.literal_eval(f"({rest[:-1]},)") if rest[:-1].strip() else ()
+                call = ast.parse(f"op({rest[:-1]})", mode="eval").body
+                if not isinstance(call, ast.Call) or any(keyword.arg is None for keyword in call.keywords):
+                    raise ValueError("expected op(value, ..., name=value, ...)")
+                args = tuple(ast.literal_eval(arg) for arg in call.args)
+                kwargs = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
             except (ValueError, SyntaxError) as error:
                 raise ConfigError(
                     f"config.{key}: arguments of op {part!r} are not Python literals ({error}).") from None
-            args = tuple(parsed)
-        ops.append((name, args))
+        try:  # op(image, seed, context, *args, **kwargs)
+            inspect.signature(_OPS[name]).bind(None, None, None, *args, **kwargs)
+        except TypeError as error:
+            raise ConfigError(f"config.{key}: op {part!r}: {error}; signature: {name}"
+                              f"{_op_arguments(_OPS[name])}.") from None
+        ops.append((name, args, kwargs))
     return ops
+
+
+def _op_arguments(op: Op) -> str:
+    parameters = list(inspect.signature(op).parameters.values())[3:]  # after image, seed, context
+    return f"({', '.join(str(parameter) for parameter in parameters)})"
 
 
 def build(chain: str, context: PreprocessContext,
@@ -81,8 +101,8 @@ def build(chain: str, context: PreprocessContext,
 
     def apply(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         seeds = tf.random.experimental.stateless_split(seed, num=max(len(ops), 1))
-        for index, (name, args) in enumerate(ops):
-            image = _OPS[name](image, seeds[index], context, *args)
+        for index, (name, args, kwargs) in enumerate(ops):
+            image = _OPS[name](image, seeds[index], context, *args, **kwargs)
         image = decode(image, context.channels)
         # Every chain ends at the configured size, so batches always stack.
         image = _resize_if_needed(image, context)
@@ -113,12 +133,13 @@ def _image_shape(image: tf.Tensor) -> tf.Tensor:
     return tf.shape(image)
 
 
-def _crop(image: tf.Tensor, window: tf.Tensor, channels: int) -> tf.Tensor:
-    """Crops window [y, x, h, w]; decodes only the window when the bytes are a JPEG."""
+def _crop(image: tf.Tensor, window: tf.Tensor, channels: int, ratio: tf.Tensor | None = None) -> tf.Tensor:
+    """Crops window [y, x, h, w]; decodes only the window when the bytes are a JPEG, at 1/ratio scale if given."""
     if image.dtype == tf.string:
         return tf.cond(
             _is_jpeg(image),
-            lambda: tf.image.decode_and_crop_jpeg(image, window, channels=channels),
+            lambda: tf.image.decode_and_crop_jpeg(image, window, channels=channels) if ratio is None
+            else jpeg.decode_and_crop(image, window, channels, ratio),
             lambda: _crop(decode(image, channels), window, channels),
         )
     return image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
@@ -192,10 +213,18 @@ def random_resized_crop(
     ratio_min: float = 3 / 4,
     ratio_max: float = 4 / 3,
     attempts: int = 10,
+    max_upscale: float = MAX_UPSCALE,
 ) -> tf.Tensor:
-    """Inception-style crop (random area and aspect ratio, center-crop fallback), resized to image_size."""
+    """Inception-style crop (random area and aspect ratio, center-crop fallback), resized to image_size.
+
+    A JPEG decodes only the window, at 1/2, 1/4 or 1/8 scale when that still leaves each side at least
+    image_size / max_upscale pixels (0: always full scale); see imagenet_jax/data/jpeg.py.
+    """
     window = inception_crop_window(_image_shape(image), seed, area_min, area_max, ratio_min, ratio_max, attempts)
-    cropped = _crop(image, window, context.channels)  # a JPEG decodes only the window's rows and columns
+    ratio = None
+    if image.dtype == tf.string and max_upscale > 0:
+        ratio = jpeg.decode_ratio(window[2], window[3], context.image_size, max_upscale)
+    cropped = _crop(image, window, context.channels, ratio)
     return _resize(cropped, (context.image_size, context.image_size), context)
 
 

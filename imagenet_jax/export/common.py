@@ -73,4 +73,7 @@ def export_run(run, fmt: str, output: str, checkpoint: str | int = "best", use_e
         from imagenet_jax.export import savedmodel as writer
     else:
         from imagenet_jax.export import onnx_model as writer
-    return writer.export(source, output, run.config)
+    from imagenet_jax.models.conv_lowering import conv_lowering_mode
+
+    with conv_lowering_mode("xla"):  # a portable artifact: XLA's own convolution, whatever runtime runs it
+        return writer.export(source, output, run.config)

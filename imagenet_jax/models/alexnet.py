@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from imagenet_jax.models import dropout
+from imagenet_jax.models import conv_lowering, dropout
 from imagenet_jax.models.layers import adaptive_avg_pool, local_response_norm, symmetric_padding, torch_linear_init
 from imagenet_jax.models.registry import register
 
@@ -35,7 +35,8 @@ class AlexNet(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        conv = functools.partial(nn.Conv, kernel_init=torch_linear_init(), dtype=self.dtype)
+        conv = functools.partial(nn.Conv, kernel_init=torch_linear_init(), dtype=self.dtype,
+                                 conv_general_dilated=conv_lowering.conv_general_dilated)  # fast small maps on CPU
         dense = functools.partial(nn.Dense, kernel_init=torch_linear_init(), dtype=self.dtype)
         x = x.astype(self.dtype)
         for index, (features, kernel, stride, pool) in enumerate(_CONVOLUTIONS):

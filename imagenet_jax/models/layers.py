@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from imagenet_jax.models import conv_lowering
+
 Padding = tuple[tuple[int, int], tuple[int, int]]
 
 
@@ -102,6 +104,7 @@ class ConvBNReLU(nn.Module):
             use_bias=False,
             kernel_init=self.kernel_init,
             dtype=self.dtype,
+            conv_general_dilated=conv_lowering.conv_general_dilated,  # small maps as patches + matmul on CPU
             name="conv",
         )(x)
         x = nn.BatchNorm(

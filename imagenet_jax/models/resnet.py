@@ -32,7 +32,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from imagenet_jax.models import dropout, ghost_batch_norm
+from imagenet_jax.models import conv_lowering, dropout, ghost_batch_norm
 from imagenet_jax.models.registry import register
 
 VERSIONS = ("v1", "v1.5", "v2")
@@ -208,7 +208,8 @@ class ResNet(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        conv = functools.partial(nn.Conv, use_bias=self.conv_bias, dtype=self.dtype)
+        conv = functools.partial(nn.Conv, use_bias=self.conv_bias, dtype=self.dtype,
+                                 conv_general_dilated=conv_lowering.conv_general_dilated)  # fast small maps on CPU
         norm = functools.partial(
             functools.partial(ghost_batch_norm.BatchNorm, group_size=self.bn_group_size)
             if self.bn_group_size else nn.BatchNorm,

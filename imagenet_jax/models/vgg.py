@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from imagenet_jax.models import dropout
+from imagenet_jax.models import conv_lowering, dropout
 from imagenet_jax.models.layers import adaptive_avg_pool, local_response_norm, symmetric_padding
 from imagenet_jax.models.registry import register
 
@@ -53,7 +53,8 @@ class VGG(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         # torchvision's initialisation: He-normal (fan-out) convolutions, N(0, 0.01) linear layers.
         conv = functools.partial(
-            nn.Conv, kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"), dtype=self.dtype
+            nn.Conv, kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"), dtype=self.dtype,
+            conv_general_dilated=conv_lowering.conv_general_dilated,  # small maps as patches + matmul on CPU
         )
         dense = functools.partial(nn.Dense, kernel_init=nn.initializers.normal(0.01), dtype=self.dtype)
         x = x.astype(self.dtype)

@@ -13,21 +13,23 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from imagenet_jax import models
+from imagenet_jax import compress, evaluators, models
 from imagenet_jax.config import validate_config
 from imagenet_jax.config.validate import refuse_config_drift, resolve_batch_size
 from imagenet_jax.data import inputs, pipeline
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.parallel import mesh as mesh_lib
 from imagenet_jax.storage import preflight, run_path, write_text_atomically
+from imagenet_jax.train import adversarial_training, distill, optim, transfer
 from imagenet_jax.train import ema as ema_lib
-from imagenet_jax.train import optim
 from imagenet_jax.train.checkpointing import Checkpointer
 from imagenet_jax.train.early_stopping import EarlyStopping
 from imagenet_jax.train.nonfinite import average_train_metrics, check_finite
+from imagenet_jax.train.profiling import ProfileWindow
 from imagenet_jax.train.reporting import MetricsReporter
 from imagenet_jax.train.state import TrainState, create_train_state
-from imagenet_jax.train.steps import make_eval_step, make_train_step
+from imagenet_jax.train.steps import make_train_step
+from imagenet_jax.train.throughput import ThroughputMeter
 
 EARLY_STOPPING_BEST = "early_stopping_best_step"  # checkpoint metric marking early stopping's best evaluation
 
@@ -51,7 +53,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # Data.
     info = _load_dataset_once(config, process_index, process_count)
-    eval_sets = inputs.eval_sets(config, info)  # main split, minival, config.extra_eval_splits
+    eval_info = info  # the evaluators cut held-out sets (minival) from the dataset as loaded
     info = inputs.apply_holdout(config, info)  # training never sees minival
     num_classes = config.num_classes or info.num_classes
     local_eval_batch_size = (config.eval_batch_size or config.batch_size) // process_count
@@ -69,9 +71,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # Model, optimizer, state.
     dtype = jnp.bfloat16 if config.half_precision else jnp.float32
     ghost_bn = {"bn_group_size": config.bn_group_size} if config.bn_group_size else {}
+    models.set_cpu_conv_lowering(config.cpu_conv_lowering)  # CPU only: small maps as patches + matmul (traced later)
     model = models.create(config.model, num_classes=num_classes, dtype=dtype, **ghost_bn, **config.model_options)
+    model = compress.for_training(config, model)  # config.quantization.mode="qat": qwix fake-quantized convs/dense
     # `schedule` is the learning rate per train step (per micro-batch when accumulating gradients), for the logs.
-    optimizer, schedule = optim.create(config, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    optimizer, schedule = optim.create(config, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+                                       num_classes=num_classes)  # num_classes: which head a linear probe trains
     mesh = mesh_lib.make_mesh(config.fsdp_devices)
     replicated = mesh_lib.replicated(mesh)
     input_shape = (config.image_size, config.image_size, info.channels)
@@ -106,9 +111,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     else:
         start_step, state, meta = restored
         logging.info("resumed from step %d of %d", start_step, total_steps)
-    logged_splits = [eval_set.name for eval_set in eval_sets]
+    eval_runner = evaluators.EvalRunner(config, eval_info, evaluators.EvalContext(
+        config, model, num_classes, mesh, state_sharding, local_eval_batch_size, workdir, process_index,
+        process_count))  # the main split, minival, config.extra_eval_splits, config.evals
+    logged_splits = eval_runner.names
     if state.ema is not None:
         logged_splits += [name + ema_lib.SPLIT_SUFFIX for name in logged_splits]
+    best = evaluators.BestTracker(config.best_metric, eval_runner.main)
+    best.check_sets(logged_splits)
     lr_plateau = optim.LrPlateau.from_config(config, info.eval_split)  # its state lives in state.opt_state
     if lr_plateau is not None:
         lr_plateau.check_splits(logged_splits)
@@ -128,6 +138,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # Compiled steps: state replicated or FSDP-split per state_sharding, batch split over all devices, state donated.
     batch_sharding = mesh_lib.batch_sharded(mesh)
+    # The teacher (config.distill) is read once and passed to each step, sharded like the student; not checkpointed.
+    distillation = distill.from_config(config, num_classes, dtype)
+    teacher, teacher_shardings = (), ()
+    if distillation is not None:
+        variables, shardings = distill.load_teacher(config, distillation, input_shape, mesh)
+        teacher, teacher_shardings = (variables,), (shardings,)
     train_step = jax.jit(
         make_train_step(model, optimizer, schedule, num_classes=num_classes, mean=config.normalize_mean,
                         std=config.normalize_std, label_smoothing=config.label_smoothing,
@@ -135,45 +151,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         cutmix_alpha=config.cutmix_alpha, mix_prob=config.mix_prob,
                         mix_switch_prob=config.mix_switch_prob, loss_name=config.loss,
                         bce_target_threshold=config.bce_target_threshold, ema_decay=config.ema_decay,
-                        ema_warmup=config.ema_warmup),
-        in_shardings=(state_sharding, batch_sharding, replicated),
+                        ema_warmup=config.ema_warmup, freeze=transfer.Freeze.from_config(config, num_classes),
+                        distill=distillation, adversarial=adversarial_training.AdversarialTraining.from_config(config)),
+        in_shardings=(state_sharding, batch_sharding, replicated, *teacher_shardings),
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
     )
-    eval_steps = {  # one compiled step per class subset (None: all classes)
-        subset: jax.jit(make_eval_step(model, num_classes=num_classes, mean=config.normalize_mean,
-                                       std=config.normalize_std, class_subset=subset, loss_name=config.loss),
-                        in_shardings=(state_sharding, batch_sharding), out_shardings=replicated)
-        for subset in {eval_set.class_subset for eval_set in eval_sets}}
-    eval_runs = [(eval_set, inputs.eval_stream(config, eval_set, local_batch_size=local_eval_batch_size,
-                                               process_index=process_index, process_count=process_count),
-                  eval_steps[eval_set.class_subset]) for eval_set in eval_sets]
-
-    def evaluate(state: TrainState) -> tuple[dict, dict[str, dict]]:
-        """(main eval split's metrics, {name: metrics} of the other eval sets); every example scored once."""
-        results = {}
-        for eval_set, eval_batches, eval_step in eval_runs:
-            totals = None
-            for local_batch in eval_batches():
-                sums = eval_step(state, mesh_lib.global_batch(local_batch, mesh))
-                totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-            totals = jax.device_get(totals)
-            count = int(totals["num_examples"])
-            uncounted = {key: int(totals[key]) for key in ("num_unlabeled", "num_skipped") if key in totals}
-            if count + sum(uncounted.values()) != eval_set.num_examples:
-                raise RuntimeError(f"eval of {eval_set.name} scored {count} examples of {eval_set.num_examples} "
-                                   f"({uncounted})")
-            results[eval_set.name] = {"loss": float(totals["loss"]) / max(count, 1),
-                                      "top1": float(totals["top1"]) / max(count, 1),
-                                      "top5": float(totals["top5"]) / max(count, 1), "num_examples": count,
-                                      **{key: value for key, value in uncounted.items() if value}}
-        return results.pop(eval_sets[0].name), results
-
     train_batches = inputs.train_stream(
         config, info, start_step=start_step, steps_per_epoch=steps_per_epoch, process_index=process_index,
         process_count=process_count)
+    throughput = ThroughputMeter(config.batch_size, config.half_precision, config.peak_flops_per_device)
     reporter = MetricsReporter(workdir, total_steps, config.batch_size, start_step, meta["elapsed_seconds"],
-                               steps_per_epoch=steps_per_epoch)
+                               steps_per_epoch=steps_per_epoch, throughput=throughput, config=config)
+    profile = ProfileWindow(config.profile_steps, str(run_path(workdir)))
     base_key = jax.random.key(config.seed)
     stop = _PreemptionFlag()
     window: list[dict] = []  # device metrics of steps not yet fetched
@@ -182,7 +172,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     final_metrics: dict = {}
     try:
         for step in range(start_step + 1, total_steps + 1):
-            state, metrics = train_step(state, mesh_lib.global_batch(next(train_batches), mesh), base_key)
+            with throughput.input_wait():  # the host fetching and copying input, while the device may idle
+                batch = mesh_lib.global_batch(next(train_batches), mesh)
+            if step == start_step + 1:
+                throughput.analyze(train_step, state, batch, base_key, *teacher)  # FLOPs, peak memory; reused
+            profile.before_step(step)
+            state, metrics = train_step(state, batch, base_key, *teacher)
+            profile.after_step(step, metrics)
             window.append(metrics)
             is_eval_step = step % eval_every == 0 or step == total_steps
             is_checkpoint_step = step % checkpoint_every == 0 or step == total_steps or is_eval_step
@@ -199,20 +195,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 log_window = []
             eval_metrics = None
             if is_eval_step:
-                eval_metrics, other_eval_metrics = evaluate(state)
-                if meta["best_top1"] is None or eval_metrics["top1"] > meta["best_top1"]:
-                    meta.update(best_top1=eval_metrics["top1"], best_step=step)
+                logged = eval_runner.evaluate(state, step)
+                if state.ema is not None:  # every eval set again with the averaged weights, as "<name>_ema"
+                    ema_logged = eval_runner.evaluate(
+                        jax.device_put(ema_lib.with_ema_weights(state), state_sharding), step)
+                    logged.update({name + ema_lib.SPLIT_SUFFIX: metrics for name, metrics in ema_logged.items()})
+                best.update(step, logged, meta)
+                eval_metrics = logged[eval_runner.main]  # the main set's line carries the best-so-far
                 eval_metrics.update(best_top1=meta["best_top1"], best_step=meta["best_step"])
-                reporter.eval(step, info.eval_split, eval_metrics)
-                for name, metrics in other_eval_metrics.items():
+                if config.best_metric and meta.get("best_value") is not None:  # its name: in the checkpoint meta
+                    eval_metrics.update(best_value=meta["best_value"])
+                for name, metrics in logged.items():
                     reporter.eval(step, name, metrics)
                 final_metrics = eval_metrics
-                logged = {info.eval_split: eval_metrics, **other_eval_metrics}
-                if state.ema is not None:  # every eval set again with the averaged weights, as "<name>_ema"
-                    ema_main, ema_others = evaluate(jax.device_put(ema_lib.with_ema_weights(state), state_sharding))
-                    for name, metrics in {info.eval_split: ema_main, **ema_others}.items():
-                        reporter.eval(step, name + ema_lib.SPLIT_SUFFIX, metrics)
-                        logged[name + ema_lib.SPLIT_SUFFIX] = metrics
                 if stopper is not None:
                     stopper.update(step, logged)
                 if lr_plateau is not None:
@@ -223,7 +218,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                             elapsed_seconds=reporter.elapsed_seconds)
                 if stopper is not None:
                     meta.update(early_stopping=stopper.state())
-                checkpoint_metrics = {"top1": eval_metrics["top1"]} if eval_metrics else None
+                # "top1" is the Checkpointer's best-keeping score: config.best_metric, higher is better.
+                checkpoint_metrics = {"top1": best.score(logged)} if eval_metrics else None
                 if eval_metrics and stopper is not None and stopper.improved:
                     checkpoint_metrics[EARLY_STOPPING_BEST] = step  # the newest improvement is the one kept
                 checkpointer.save(step, state, dict(meta), metrics=checkpoint_metrics)
@@ -233,8 +229,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             if is_eval_step and stopper is not None and stopper.should_stop:
                 logging.warning("%s", stopper.reason(step))
                 break
+        if config.write_report and process_index == 0:  # DIR/report/index.html; a failure only warns
+            from imagenet_jax.report import report_at_end
+
+            checkpointer.wait()  # its sample images restore the final checkpoint
+            reporter.log_report(report_at_end(workdir))
     finally:
         stop.restore()
+        profile.close()
         checkpointer.close()
         reporter.close()
     return final_metrics

@@ -18,6 +18,7 @@ from clu import metric_writers
 
 from imagenet_jax.storage import LineFile, is_remote, run_path
 from imagenet_jax.storage.mirror import DirectoryMirror
+from imagenet_jax.train import wandb_logger
 
 MIRROR_EVERY_SECONDS = 60.0
 
@@ -26,9 +27,10 @@ class MetricsReporter:
     """Writes train/eval metrics from process 0 to metrics.jsonl, TensorBoard and the log."""
 
     def __init__(self, workdir: str, total_steps: int, global_batch_size: int, start_step: int,
-                 elapsed_before: float = 0.0, steps_per_epoch: int = 0):
+                 elapsed_before: float = 0.0, steps_per_epoch: int = 0, throughput=None, config=None):
         """Opens the writers; metrics.jsonl lines past `start_step` (from a killed run) are dropped. With
-        `steps_per_epoch`, every metrics.jsonl line also carries the epoch (fractional) it was written at."""
+        `steps_per_epoch`, every metrics.jsonl line also carries the epoch (fractional) it was written at. With
+        `config.wandb_project` set, the same scalars (and the config) also go to Weights & Biases."""
         self.steps_per_epoch = steps_per_epoch
         self.is_writer = jax.process_index() == 0
         self.metrics_file = LineFile(run_path(workdir) / "metrics.jsonl")
@@ -43,11 +45,13 @@ class MetricsReporter:
         self.total_steps = total_steps
         self.global_batch_size = global_batch_size
         self.progress = ProgressLine(enabled=self.is_writer and sys.stderr.isatty())
+        self.throughput = throughput  # a train.throughput.ThroughputMeter: data_wait_fraction, MFU per train line
         self.elapsed_before = elapsed_before
         self._session_start = time.monotonic()
         self._window_start = (time.monotonic(), start_step)
         if self.is_writer:
             truncate_metrics_after(self.metrics_file, start_step)
+        self.wandb = wandb_logger.create(config, workdir, self.is_writer)  # None unless config.wandb_project
 
     @property
     def elapsed_seconds(self) -> float:
@@ -65,6 +69,8 @@ class MetricsReporter:
         metrics["images_per_second"] = steps_per_second * self.global_batch_size
         metrics["eta_seconds"] = (self.total_steps - step) / max(steps_per_second, 1e-9)
         metrics["elapsed_seconds"] = self.elapsed_seconds
+        if self.throughput is not None:
+            metrics.update(self.throughput.window_metrics(metrics["images_per_second"]))
         self._write(step, "train", metrics)
         self.progress.show(step, self.total_steps, metrics)
 
@@ -75,7 +81,10 @@ class MetricsReporter:
     def _write(self, step: int, split: str, metrics: dict[str, float]) -> None:
         self.progress.clear()  # log lines start on a line of their own
         prefix = "train" if split == "train" else f"eval_{split}"
-        self.writer.write_scalars(step, {f"{prefix}/{key}": value for key, value in metrics.items()})
+        scalars = {f"{prefix}/{key}": value for key, value in metrics.items()}
+        self.writer.write_scalars(step, scalars)
+        if self.wandb is not None:
+            self.wandb.log(step, scalars)
         if self.is_writer:
             record = {"step": int(step), "split": split, **{key: _plain(value) for key, value in metrics.items()}}
             if self.steps_per_epoch:
@@ -89,9 +98,19 @@ class MetricsReporter:
         self.mirror.sync()
         self._last_mirror = time.monotonic()
 
+    def log_report(self, index_path: str | None) -> None:
+        """Sends the figures of the run's report (written at `index_path`) to W&B, when it logs there."""
+        if self.wandb is not None and index_path:
+            from imagenet_jax.report import figure_paths
+
+            self.wandb.log_images(figure_paths(index_path))
+
     def close(self) -> None:
         """Flushes and closes every writer (and mirrors TensorBoard's files into a remote workdir)."""
         self.progress.clear()
+        if self.wandb is not None:
+            self.wandb.finish()
+            self.wandb = None
         self.writer.flush()
         self.writer.close()
         if self.mirror:

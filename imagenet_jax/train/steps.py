@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -12,10 +13,14 @@ import optax
 from imagenet_jax.models.outputs import auxiliary_loss_weight, split_outputs
 from imagenet_jax.train import ema as ema_lib
 from imagenet_jax.train import losses, mixing
+from imagenet_jax.train.adversarial_training import AdversarialTraining
+from imagenet_jax.train.distill import Distill, distillation_loss
 from imagenet_jax.train.optim.plateau import lr_multiplier
 from imagenet_jax.train.state import TrainState
+from imagenet_jax.train.transfer import Freeze
 
 _MIXING_STREAM = 0x6D6978  # folded into the step key: mixing draws never collide with dropout's
+_ATTACK_STREAM = 0x61646B  # the adversarial random start's draws, likewise
 
 
 def normalize_images(images: jax.Array, mean: Sequence[float], std: Sequence[float]) -> jax.Array:
@@ -50,8 +55,11 @@ def make_train_step(
     bce_target_threshold: float = 0.0,
     ema_decay: float = 0.0,
     ema_warmup: bool = False,
-) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
-    """Returns train_step(state, batch, base_key) -> (new_state, metrics); metrics["finite"] flags NaN/Inf.
+    freeze: Freeze | None = None,
+    distill: Distill | None = None,
+    adversarial: AdversarialTraining | None = None,
+) -> Callable[..., tuple[TrainState, dict]]:
+    """Returns train_step(state, batch, base_key[, teacher]) -> (new_state, metrics); metrics["finite"] flags NaN/Inf.
 
     Auxiliary classifiers' losses (GoogLeNet, Inception-v3) are weighted by the model's own `aux_loss_weight`.
     With skip_nonfinite, a step whose loss or gradients are not finite keeps the parameters, BatchNorm
@@ -59,22 +67,43 @@ def make_train_step(
     poison the weights and the schedule stays in step. With mixup/cutmix (mixing.py) the loss is cross-entropy
     against the mixed soft targets. A batch "mask" (False: an unreadable image's stand-in) keeps those examples
     out of the loss, the metrics and the mixing. `loss_name` picks the loss (losses.py); with ema_decay > 0 the
-    state's EMA of the weights (ema.py) is updated after the optimizer.
+    state's EMA of the weights (ema.py) is updated after the optimizer. `freeze` (transfer.py) keeps frozen
+    parameters bit-equal and their BatchNorm layers in inference mode; `distill` (distill.py) adds the KD term
+    against the teacher whose variables are the step's 4th argument; `adversarial` (adversarial_training.py)
+    trains on attacked images.
     """
     mixes = mixing.mixing_enabled(mixup_alpha, cutmix_alpha, mix_prob)
     per_example_loss = losses.create(loss_name, bce_target_threshold)
     aux_weight = auxiliary_loss_weight(model)
 
-    def train_step(state: TrainState, batch: dict, base_key: jax.Array):
+    def train_step(state: TrainState, batch: dict, base_key: jax.Array, teacher: dict | None = None):
         step_key = jax.random.fold_in(base_key, state.step)  # RNG is a function of (seed, step): resumable.
-        images = normalize_images(batch["image"], mean, std)
         labels = batch["label"]
         weights = batch["mask"].astype(jnp.float32) if "mask" in batch else None
+        frozen_batch_norm = contextlib.nullcontext if freeze is None else (
+            lambda: freeze.batch_norm_in_inference(state.params))
 
         def average(per_example: jax.Array) -> jax.Array:
             if weights is None:
                 return jnp.mean(per_example)
             return jnp.sum(per_example * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+        if adversarial is None:
+            images = normalize_images(batch["image"], mean, std)
+        else:
+            def attack_loss(pixels: jax.Array, attack_labels: jax.Array) -> jax.Array:
+                # Summed, so each example's gradient is its own loss's; BN statistics of these passes discarded.
+                with frozen_batch_norm():
+                    outputs, _ = model.apply({"params": state.params, "batch_stats": state.batch_stats},
+                                             normalize_images(pixels, mean, std), train=True, mutable=["batch_stats"],
+                                             rngs={"dropout": step_key})
+                logits, _ = split_outputs(outputs)
+                per_example = losses.softmax_xent(logits, jax.nn.one_hot(attack_labels, num_classes))
+                return jnp.sum(per_example if weights is None else per_example * weights)
+
+            pixels = adversarial.perturb(attack_loss, batch["image"].astype(jnp.float32), labels,
+                                         jax.random.fold_in(step_key, _ATTACK_STREAM))
+            images = normalize_images(jax.lax.stop_gradient(pixels), mean, std)
 
         if mixes:
             targets = jax.nn.one_hot(labels, num_classes)
@@ -82,22 +111,29 @@ def make_train_step(
             images, targets, _ = mixing.mix_batch(
                 jax.random.fold_in(step_key, _MIXING_STREAM), images, targets, mixup_alpha=mixup_alpha,
                 cutmix_alpha=cutmix_alpha, prob=mix_prob, switch_prob=mix_switch_prob, mask=batch.get("mask"))
+        teacher_logits = None if distill is None else distill.teacher_logits(teacher, images)  # on the mixed images
 
-        def loss_of(logits: jax.Array) -> jax.Array:
+        def loss_of(logits: jax.Array, teacher_logits: jax.Array | None = None) -> jax.Array:
             if mixes:
-                return average(per_example_loss(logits, targets))
-            return average(per_example_loss(logits, losses.soft_targets(labels, num_classes, label_smoothing)))
+                hard = per_example_loss(logits, targets)
+            else:
+                hard = per_example_loss(logits, losses.soft_targets(labels, num_classes, label_smoothing))
+            if teacher_logits is not None:
+                hard = distillation_loss(logits, teacher_logits, hard, temperature=distill.temperature,
+                                         alpha=distill.alpha)
+            return average(hard)
 
         def loss_fn(params):
-            outputs, updates = model.apply(
-                {"params": params, "batch_stats": state.batch_stats},
-                images,
-                train=True,
-                mutable=["batch_stats"],
-                rngs={"dropout": step_key},
-            )
+            with frozen_batch_norm():
+                outputs, updates = model.apply(
+                    {"params": params, "batch_stats": state.batch_stats},
+                    images,
+                    train=True,
+                    mutable=["batch_stats"],
+                    rngs={"dropout": step_key},
+                )
             logits, aux_logits = split_outputs(outputs)
-            loss = loss_of(logits)
+            loss = loss_of(logits, teacher_logits)  # auxiliary classifiers learn from the labels only
             for aux in aux_logits:
                 loss += aux_weight * loss_of(aux)
             return loss, (logits, updates.get("batch_stats", {}))
@@ -106,9 +142,10 @@ def make_train_step(
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        params = optax.apply_updates(state.params, updates)
         new_state = state.replace(
             step=state.step + 1,
-            params=optax.apply_updates(state.params, updates),
+            params=params if freeze is None else freeze.keep_frozen(params, state.params),
             batch_stats=batch_stats,
             opt_state=opt_state,
         )
@@ -142,51 +179,3 @@ def skip_update(updated: TrainState, previous: TrainState, finite: jax.Array) ->
         return new if jnp.issubdtype(new.dtype, jnp.integer) else jnp.where(finite, new, old)
 
     return jax.tree.map(keep_unless_counter, updated, previous)
-
-
-def make_eval_step(
-    model: nn.Module, *, num_classes: int, mean: Sequence[float], std: Sequence[float],
-    class_subset: Sequence[int] | None = None, loss_name: str = "softmax_xent",
-) -> Callable[[TrainState, dict], dict]:
-    """Returns eval_step(state, batch) -> sums of loss/top1/top5 over real (mask=True) examples and their count.
-
-    `class_subset` scores only those model classes (labels then index into the subset: ImageNet-R/-A). A batch
-    "label_set" [N, K] (-1 padded) counts a top-k prediction as correct when it is any of the set (ImageNet-ReaL);
-    examples with an empty set are not scored. A batch "skipped" flag (unreadable images) is summed. The loss is
-    the training loss `loss_name` (losses.py) against one-hot labels.
-    """
-    per_example_loss = losses.create(loss_name)
-    subset = None if class_subset is None else jnp.asarray(class_subset, jnp.int32)
-
-    def eval_step(state: TrainState, batch: dict) -> dict:
-        images = normalize_images(batch["image"], mean, std)
-        outputs = model.apply({"params": state.params, "batch_stats": state.batch_stats}, images, train=False)
-        logits, _ = split_outputs(outputs)
-        classes = num_classes
-        if subset is not None:
-            logits, classes = jnp.take(logits, subset, axis=-1), subset.shape[0]
-        mask = batch["mask"]
-        if "label_set" in batch:
-            mask = mask & jnp.any(batch["label_set"] >= 0, axis=-1)
-        weights = mask.astype(jnp.float32)
-        sums = {
-            "loss": jnp.sum(per_example_loss(logits, losses.soft_targets(batch["label"], classes)) * weights),
-            "top1": jnp.sum(_correct(logits, batch, 1) * weights),
-            "top5": jnp.sum(_correct(logits, batch, 5) * weights),
-            "num_examples": jnp.sum(mask.astype(jnp.int32)),
-        }
-        if "label_set" in batch:
-            sums["num_unlabeled"] = jnp.sum((batch["mask"] & ~mask).astype(jnp.int32))
-        if "skipped" in batch:
-            sums["num_skipped"] = jnp.sum(batch["skipped"].astype(jnp.int32))
-        return sums
-
-    return eval_step
-
-
-def _correct(logits: jax.Array, batch: dict, k: int) -> jax.Array:
-    if "label_set" not in batch:
-        return topk_correct(logits, batch["label"], k)
-    _, top = jax.lax.top_k(logits, min(k, logits.shape[-1]))
-    hits = (top[:, :, None] == batch["label_set"][:, None, :]) & (batch["label_set"][:, None, :] >= 0)
-    return jnp.any(hits, axis=(1, 2)).astype(jnp.float32)

@@ -11,7 +11,7 @@ import pytest
 from imagenet_jax.config import get_base_config
 from imagenet_jax.data import inputs, pipeline
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train.steps import make_eval_step
+from imagenet_jax.evaluators.classification import make_eval_step
 from tests.data.conftest import FOLDER_CLASSES, FOLDER_VAL_PER_CLASS
 
 

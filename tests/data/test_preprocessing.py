@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from imagenet_jax.config import get_base_config
 from imagenet_jax.data import inputs
 from imagenet_jax.data import preprocessing as pp
+from imagenet_jax.errors import ConfigError
 
 
 def _windows(height, width, count=400):
@@ -43,3 +45,12 @@ def test_interpolation_and_antialias_keys_reach_the_resize():
         reference = np.clip(tf.image.resize(image, (64, 64), method=interpolation, antialias=antialias), 0, 255)
         assert np.abs(outputs[interpolation, antialias] - reference).max() <= 0.5 + 1e-3
     assert len({out.tobytes() for out in outputs.values()}) == 4
+
+
+def test_op_keywords_are_checked_against_the_op_signature():
+    assert pp.parse_chain("random_resized_crop(0.2, max_upscale=0)|flip_lr") == [
+        ("random_resized_crop", (0.2,), {"max_upscale": 0}), ("flip_lr", (), {})]
+    with pytest.raises(ConfigError, match="max_upscal.*signature: random_resized_crop"):
+        pp.parse_chain("random_resized_crop(max_upscal=0)", "train_preprocess")
+    with pytest.raises(ConfigError, match="flip_lr"):
+        pp.parse_chain("flip_lr(1)")

@@ -8,9 +8,10 @@ import numpy as np
 import optax
 import pytest
 
+from imagenet_jax.evaluators.classification import make_eval_step
 from imagenet_jax.train import losses
 from imagenet_jax.train.state import create_train_state
-from imagenet_jax.train.steps import make_eval_step, make_train_step
+from imagenet_jax.train.steps import make_train_step
 from tests.train.toy_classifier import CLASSES, Toy, toy_batch
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from tests.conftest import REPO, read_metrics, run_main, tiny_run_overrides
 
-TIMING_KEYS = {"steps_per_second", "images_per_second", "eta_seconds", "elapsed_seconds"}
+TIMING_KEYS = {"steps_per_second", "images_per_second", "eta_seconds", "elapsed_seconds",
+               "data_wait_fraction", "model_tflops_per_second", "mfu"}  # wall-clock dependent
 
 
 def _trajectory(workdir: str) -> list[dict]:

@@ -55,13 +55,14 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, total_steps: int,
                             timeline)
 
 
-def create(config: ml_collections.ConfigDict, *, total_steps: int,
-           steps_per_epoch: float) -> tuple[optax.GradientTransformation, optax.Schedule]:
+def create(config: ml_collections.ConfigDict, *, total_steps: int, steps_per_epoch: float,
+           num_classes: int = 0) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """(optimizer, lr per train step) for a run of `total_steps` train steps of config.batch_size examples.
 
     Order: clip the global gradient norm, the named optimizer (with its weight decay), per-leaf learning-rate
     multipliers, the reduce-on-plateau multiplier (config.lr_plateau, plateau.py); all wrapped in optax.MultiSteps
-    when accumulating, so clipping sees the accumulated gradient.
+    when accumulating, so clipping sees the accumulated gradient. Parameters frozen by config.freeze or
+    config.linear_probe (the classifier has `num_classes` outputs; train/transfer.py) bypass all of it: zero updates.
     The returned schedule maps a train step to the rate the optimizer uses for the update it contributes to
     (times `lr_multiplier(opt_state)` with config.lr_plateau on).
     """
@@ -75,8 +76,15 @@ def create(config: ml_collections.ConfigDict, *, total_steps: int,
         parts.append(transforms.scale_per_leaf(param_rules.per_leaf(tuple(config.lr_multipliers))))
     if config.lr_plateau.metric:
         parts.append(plateau.scale_by_plateau())
+    if config.pruning.method:  # last: masks the final update and zeroes pruned weights; frozen leaves are not pruned
+        from imagenet_jax.compress import pruning
+
+        parts.append(pruning.from_config(config.pruning, total_updates=total_steps // config.grad_accumulation_steps))
     # A lone optimizer stays unwrapped, so its state (and checkpoints) keep the optimizer's own layout.
     optimizer = parts[0] if len(parts) == 1 else optax.chain(*parts)
+    from imagenet_jax.train import transfer  # imported here: transfer imports this package's param_rules
+
+    optimizer = transfer.freeze_optimizer(optimizer, transfer.Freeze.from_config(config, num_classes))
     accumulation = config.grad_accumulation_steps
     if accumulation == 1:
         return optimizer, schedule

@@ -1,0 +1,152 @@
+"""int8 quantization of our linen models through qwix (github.com/google/qwix), without rewriting a module.
+
+qwix intercepts `jax.lax.conv_general_dilated` and `jax.lax.dot_general` inside the model's __call__ (every nn.Conv
+and nn.Dense) and quantizes the kernel per output channel and the activations per tensor, symmetric absmax:
+- QAT (config.quantization.mode="qat"): `for_training` wraps the model with qwix's QtProvider (fake quantization with
+  straight-through gradients) when the loop creates it, so training and its evaluations see int8 rounding. The
+  activation scales are dynamic (per batch): static ones would need a "quant_stats" collection the train step does
+  not carry. The parameter tree is the float model's, so checkpoints, EMA and export are unchanged.
+- PTQ (`python -m imagenet_jax.compress quantize`): `calibrate` runs the float (or QAT-trained) weights with
+  static activation scales over training batches, collecting qwix "quant_stats" (running mean of per-batch
+  absmax); `quantize` converts the params with `qwix.quantize_params` into int8 weights + scales, evaluated by
+  qwix's PtqProvider model, whose convolutions and matmuls run int8 x int8 with int32 accumulation.
+BatchNorm, biases and the pooling stay float (not folded). Convolutions go through XLA's convolution
+(cpu_conv_lowering="xla"): the patches + matmul lowering reshapes the kernel, which qwix's PTQ cannot follow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from imagenet_jax.errors import ConfigError
+
+MODES = ("", "qat", "ptq")
+DTYPES = ("int8", "int4")
+FIELDS = ("mode", "weight_dtype", "act_dtype", "calibration_steps")
+QUANTIZED_OPS = ("conv_general_dilated", "dot_general")  # nn.Conv and nn.Dense; einsum-based pooling stays float
+
+
+def _qwix():
+    try:
+        import qwix
+    except ImportError:
+        raise ConfigError("quantization needs qwix: pip install -e '.[compress]'") from None
+    return qwix
+
+
+def rules(weight_dtype: str = "int8", act_dtype: str = "int8", *, static_activations: bool,
+          module_path: str = ".*") -> list:
+    """qwix rules quantizing every conv and dense layer under `module_path` (regex over module paths)."""
+    qwix = _qwix()
+    act = jnp.dtype(act_dtype) if act_dtype else None
+    return [qwix.QtRule(module_path=module_path, op_names=QUANTIZED_OPS, weight_qtype=jnp.dtype(weight_dtype),
+                        act_qtype=act, act_static_scale=static_activations if act is not None else None)]
+
+
+def qat_model(model: nn.Module, weight_dtype: str = "int8", act_dtype: str = "int8") -> nn.Module:
+    """`model` with qwix fake quantization (dynamic activation scales): same params, quantized forward pass."""
+    qwix = _qwix()
+    _use_xla_convolutions()
+    return qwix.quantize_model(model, qwix.QtProvider(rules(weight_dtype, act_dtype, static_activations=False)))
+
+
+def for_training(config: ml_collections.ConfigDict, model: nn.Module) -> nn.Module:
+    """The model the train loop uses: `qat_model(model)` when config.quantization.mode is "qat", else `model`."""
+    quantization = config.quantization
+    if quantization.mode != "qat":
+        return model
+    return qat_model(model, quantization.weight_dtype, quantization.act_dtype)
+
+
+def calibrate(model: nn.Module, variables: dict, batches: Iterable[jax.Array], weight_dtype: str = "int8",
+              act_dtype: str = "int8") -> dict:
+    """qwix quant_stats (running absmax of each conv/dense input) over normalized NHWC float batches."""
+    qwix = _qwix()
+    _use_xla_convolutions()
+    observer = qwix.quantize_model(model, qwix.QtProvider(rules(weight_dtype, act_dtype, static_activations=True)))
+
+    @jax.jit
+    def step(quant_stats, images):
+        _, updated = observer.apply({**variables, "quant_stats": quant_stats}, images, train=False,
+                                    mutable=["quant_stats"])
+        return updated["quant_stats"]
+
+    quant_stats, count = {}, 0
+    for images in batches:
+        quant_stats = step(quant_stats, images)  # the first call creates the stats (one more trace)
+        count += 1
+    if not count:
+        raise ValueError("calibrate() got no batches")
+    return jax.device_get(quant_stats)
+
+
+def quantize(model: nn.Module, variables: dict, quant_stats: dict, input_shape: tuple[int, ...],
+             weight_dtype: str = "int8", act_dtype: str = "int8") -> tuple[nn.Module, dict]:
+    """(qwix PTQ model, its variables): int8 kernels with per-channel scales, static activation scales."""
+    qwix = _qwix()
+    _use_xla_convolutions()
+    ptq_model = qwix.quantize_model(model, qwix.PtqProvider(rules(weight_dtype, act_dtype, static_activations=True)))
+    abstract = jax.eval_shape(lambda: ptq_model.init(jax.random.key(0), jnp.zeros((1, *input_shape), jnp.float32),
+                                                     train=False))
+    params = qwix.quantize_params(jax.tree.map(jnp.asarray, variables["params"]), abstract["params"], quant_stats)
+    return ptq_model, {**variables, "params": params}
+
+
+def model_bytes(tree: Any) -> int:
+    """Bytes of every array in `tree` at its storage width (int4 counts half a byte)."""
+    total = 0.0
+    for leaf in jax.tree.leaves(tree):
+        dtype = jnp.dtype(leaf.dtype)
+        bits = jnp.iinfo(dtype).bits if jnp.issubdtype(dtype, jnp.integer) else dtype.itemsize * 8
+        total += int(np.prod(leaf.shape)) * bits / 8
+    return int(total)
+
+
+def latency_seconds(fn: Callable[[jax.Array], Any], images: jax.Array, repeats: int = 10) -> float:
+    """Median wall time of the compiled `fn(images)` (after a warm-up call)."""
+    jax.block_until_ready(fn(images))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(images))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _use_xla_convolutions() -> None:
+    from imagenet_jax import models
+
+    models.set_cpu_conv_lowering("xla")  # qwix must see the HWIO kernel itself, not the patches reshape
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """ConfigError naming the config.quantization key that is unknown or out of range."""
+    quantization = config.quantization
+    if not isinstance(quantization, ml_collections.ConfigDict) or set(quantization.keys()) != set(FIELDS):
+        found = sorted(quantization.keys()) if isinstance(quantization, ml_collections.ConfigDict) else quantization
+        raise ConfigError(f"config.quantization must have exactly the fields {', '.join(FIELDS)} (found {found}); "
+                          "see imagenet_jax/config/base.py.")
+    if quantization.mode not in MODES:
+        raise ConfigError(f"config.quantization.mode={quantization.mode!r} is not one of: \"\" (off), qat, ptq.")
+    if quantization.weight_dtype not in DTYPES:
+        raise ConfigError(f"config.quantization.weight_dtype={quantization.weight_dtype!r} is not one of: "
+                          f"{', '.join(DTYPES)}.")
+    if quantization.act_dtype not in ("", *DTYPES):
+        raise ConfigError(f"config.quantization.act_dtype={quantization.act_dtype!r} is not one of: \"\" (float "
+                          f"activations), {', '.join(DTYPES)}.")
+    if quantization.mode == "ptq" and quantization.act_dtype != quantization.weight_dtype:
+        raise ConfigError(f"config.quantization.act_dtype={quantization.act_dtype!r} must equal weight_dtype="
+                          f"{quantization.weight_dtype!r} for ptq (qwix's quantized convolution needs both).")
+    steps = quantization.calibration_steps
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"config.quantization.calibration_steps={steps!r} must be an integer >= 1.")
+    if quantization.mode:
+        _qwix()

@@ -1,0 +1,141 @@
+"""Evaluate a run's checkpoint (or converted weights) with its evaluators, without training.
+
+    python -m imagenet_jax.evaluate --workdir DIR [--checkpoint best|latest|STEP] [--evals SET,...] [--use_ema]
+    python -m imagenet_jax.evaluate --workdir OUT --config configs/x.py --init_from weights.msgpack
+
+The eval sets are the run's own (config.json: the main split, minival, extra_eval_splits, config.evals);
+--evals picks some by name. Outputs: one line per set appended to DIR/eval/evaluate.jsonl (the fields of a
+metrics.jsonl eval line plus "source": "evaluate" and "checkpoint"), the evaluators' files under
+DIR/eval/<set>/<step>/ as during training, and a table on stdout. The run's metrics.jsonl is left alone, so a
+training run may be evaluated while it trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from imagenet_jax import evaluators
+from imagenet_jax.errors import ConfigError
+
+
+@flax.struct.dataclass
+class EvalState:
+    """The part of a TrainState evaluators read."""
+
+    params: dict
+    batch_stats: dict
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m imagenet_jax.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", required=True, help="the run's workdir (with --init_from: where to write)")
+    parser.add_argument("--checkpoint", default="best", help="best, latest or a step number")
+    parser.add_argument("--evals", default="", help="comma-separated eval set names (default: all of the run's)")
+    parser.add_argument("--use_ema", action="store_true", help="the EMA weights (logged as <set>_ema)")
+    parser.add_argument("--init_from", default="", help="converted weights to evaluate instead of a checkpoint")
+    parser.add_argument("--config", default="", help="config file (needed with --init_from; path.py[:variant])")
+    parser.add_argument("--batch_size", type=int, default=0, help="global eval batch (default the run's)")
+    parser.add_argument("--data_dir", default="", help="override config.data_dir")
+    return parser.parse_args(argv)
+
+
+def load_weights(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, dict, int]:
+    """(config, {"params", "batch_stats"} on the host, step) of the checkpoint or the converted weights."""
+    if args.init_from:
+        from imagenet_jax.config.files import load_config_file
+        from imagenet_jax.train.init_from import load_pretrained
+
+        if not args.config:
+            raise ConfigError("--init_from needs --config (the model and data the weights belong to).")
+        return load_config_file(args.config), load_pretrained(args.init_from), 0
+    from imagenet_jax.runs import load_run
+
+    run = load_run(args.workdir)
+    restored = run.restore(args.checkpoint)
+    return run.config, restored.variables(args.use_ema), restored.step
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, dict]:
+    """Runs the chosen evaluators; writes evaluate.jsonl and the evaluators' files; returns {set: metrics}."""
+    from imagenet_jax import models
+    from imagenet_jax.data import pipeline
+    from imagenet_jax.parallel import mesh as mesh_lib
+    from imagenet_jax.storage import run_path
+
+    config, variables, step = load_weights(args)
+    config = ml_collections.ConfigDict(config.to_dict())
+    if args.data_dir:
+        config.data_dir = args.data_dir
+    evaluators.validate(config)
+    info = pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
+                                 config.eval_split)
+    num_classes = config.num_classes or info.num_classes
+    dtype = jnp.bfloat16 if config.half_precision else jnp.float32
+    ghost_bn = {"bn_group_size": config.bn_group_size} if config.get("bn_group_size") else {}
+    model = models.create(config.model, num_classes=num_classes, dtype=dtype, **ghost_bn,
+                          **dict(config.model_options))
+    if args.init_from:
+        from imagenet_jax.train.init_from import merge_pretrained
+
+        shape = (1, config.image_size, config.image_size, info.channels)
+        initial = jax.device_get(model.init(jax.random.key(0), jnp.zeros(shape), train=False))
+        variables = merge_pretrained({"params": initial["params"], "batch_stats": initial.get("batch_stats", {})},
+                                     variables, num_classes)
+    mesh = mesh_lib.make_data_mesh()
+    replicated = mesh_lib.replicated(mesh)
+    state = jax.device_put(EvalState(params=variables["params"], batch_stats=variables.get("batch_stats") or {}),
+                           replicated)
+    batch_size = args.batch_size or config.eval_batch_size or config.batch_size
+    context = evaluators.EvalContext(config, model, num_classes, mesh, replicated,
+                                     batch_size // jax.process_count(), args.workdir, jax.process_index(),
+                                     jax.process_count())
+    only = [name for name in args.evals.split(",") if name] or None
+    runner = evaluators.EvalRunner(config, info, context, only=only)
+    results = runner.evaluate(state, step)
+    suffix = "_ema" if args.use_ema else ""
+    if jax.process_index() == 0:
+        path = run_path(args.workdir) / "eval" / "evaluate.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps({"step": step, "split": name + suffix, **metrics, "source": "evaluate",
+                             "checkpoint": args.init_from or str(args.checkpoint), "time": time.time()})
+                 for name, metrics in results.items()]
+        previous = path.read_text() if path.exists() else ""
+        path.write_text(previous + "".join(line + "\n" for line in lines))
+    return {name + suffix: metrics for name, metrics in results.items()}
+
+
+def table(results: dict[str, dict]) -> str:
+    """The results as a plain text table: set, metric, value."""
+    rows = [(name, key, f"{value:.4f}" if isinstance(value, float) else str(value))
+            for name, metrics in results.items() for key, value in metrics.items()]
+    widths = [max(len(row[i]) for row in rows + [("set", "metric", "value")]) for i in range(3)]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True))
+             for row in [("set", "metric", "value"), *rows]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: evaluate and print the table."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        results = evaluate(args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""`classification`: loss, top-1 and top-5 of the set (ReaL label sets and class subsets as the set says)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask
+from imagenet_jax.evaluators.registry import register
+from imagenet_jax.models.outputs import split_outputs
+from imagenet_jax.train import losses
+from imagenet_jax.train.steps import normalize_images, topk_correct
+
+
+def eval_logits(model: nn.Module, state, images: jax.Array, mean: Sequence[float], std: Sequence[float],
+                class_subset: Sequence[int] | None = None) -> jax.Array:
+    """The model's eval-mode logits of uint8-valued images, restricted to `class_subset` when given."""
+    outputs = model.apply({"params": state.params, "batch_stats": state.batch_stats},
+                          normalize_images(images, mean, std), train=False)
+    logits, _ = split_outputs(outputs)
+    if class_subset is not None:
+        logits = jnp.take(logits, jnp.asarray(class_subset, jnp.int32), axis=-1)
+    return logits
+
+
+def make_eval_step(
+    model: nn.Module, *, num_classes: int, mean: Sequence[float], std: Sequence[float],
+    class_subset: Sequence[int] | None = None, loss_name: str = "softmax_xent",
+) -> Callable[[object, dict], dict]:
+    """Returns eval_step(state, batch) -> sums of loss/top1/top5 over real (mask=True) examples and their count.
+
+    `class_subset` scores only those model classes (labels then index into the subset: ImageNet-R/-A). A batch
+    "label_set" [N, K] (-1 padded) counts a top-k prediction as correct when it is any of the set (ImageNet-ReaL);
+    examples with an empty set are not scored. A batch "skipped" flag (unreadable images) is summed. The loss is
+    the training loss `loss_name` (losses.py) against one-hot labels.
+    """
+    per_example_loss = losses.create(loss_name)
+    classes = num_classes if class_subset is None else len(class_subset)
+
+    def eval_step(state, batch: dict) -> dict:
+        logits = eval_logits(model, state, batch["image"], mean, std, class_subset)
+        mask = scored_mask(batch)
+        weights = mask.astype(jnp.float32)
+        return {
+            "loss": jnp.sum(per_example_loss(logits, losses.soft_targets(batch["label"], classes)) * weights),
+            "top1": jnp.sum(correct(logits, batch, 1) * weights),
+            "top5": jnp.sum(correct(logits, batch, 5) * weights),
+            **count_sums(batch, mask),
+        }
+
+    return eval_step
+
+
+def correct(logits: jax.Array, batch: dict, k: int) -> jax.Array:
+    """Per-example 1.0 where a top-k prediction is the label (or, with "label_set", any label of the set)."""
+    if "label_set" not in batch:
+        return topk_correct(logits, batch["label"], k)
+    _, top = jax.lax.top_k(logits, min(k, logits.shape[-1]))
+    hits = (top[:, :, None] == batch["label_set"][:, None, :]) & (batch["label_set"][:, None, :] >= 0)
+    return jnp.any(hits, axis=(1, 2)).astype(jnp.float32)
+
+
+def averages(totals: dict, keys: Sequence[str]) -> dict[str, float]:
+    """Each summed key divided by the number of scored examples."""
+    count = max(int(totals["num_examples"]), 1)
+    return {key: float(totals[key]) / count for key in keys}
+
+
+@register("classification")
+class Classification(Evaluator):
+    """Loss, top-1 and top-5: the metrics every eval line has had."""
+
+    OPTIONS = {}
+
+    def __init__(self, *args, **kwargs):
+        """Compiles the eval step once for this set's class subset."""
+        super().__init__(*args, **kwargs)
+        context = self.context
+        self.step_fn = context.jit(make_eval_step(
+            context.model, num_classes=context.num_classes, mean=context.mean, std=context.std,
+            class_subset=self.eval_set.class_subset, loss_name=context.config.loss))
+
+    def run(self, state, step: int) -> Iterator[tuple[str, float]]:
+        """loss, top1, top5, num_examples (and the unlabeled/skipped counts when non-zero)."""
+        totals = self.accumulate(self.step_fn, state)
+        yield from averages(totals, ("loss", "top1", "top5")).items()
+        yield from count_metrics(totals).items()

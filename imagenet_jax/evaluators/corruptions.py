@@ -1,0 +1,129 @@
+"""`corruptions`: top-1 under ImageNet-C-style corruptions at severities 1-5, and the mean corruption error.
+
+Corruptions (imagenet_jax/robustness/corruptions.py) are applied on device to the uint8-valued eval images
+before normalization, with a key per (corruption, severity, batch). Metrics: "<corruption>_<severity>_top1",
+"<corruption>_error" (mean error over the severities) and "mean_error". Given a baseline (`baseline_workdir`:
+the last eval line of this set's name in its metrics.jsonl, or `baseline_errors` {corruption: [5 errors]}),
+also "<corruption>_ce" = sum_s E_s / sum_s E_s(baseline) and "mce", their mean (Hendrycks & Dietterich 2019).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from imagenet_jax.errors import ConfigError
+from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask
+from imagenet_jax.evaluators.classification import correct, eval_logits
+from imagenet_jax.evaluators.registry import register
+from imagenet_jax.parallel import mesh as mesh_lib
+from imagenet_jax.robustness.corruptions import CORRUPTIONS, SEVERITIES, corrupt
+
+
+def baseline_from_workdir(workdir: str, set_name: str, corruptions, severities) -> dict[str, list[float]]:
+    """{corruption: errors per severity} from the last `set_name` line of workdir/metrics.jsonl."""
+    from imagenet_jax.storage import run_path
+
+    lines = [json.loads(line) for line in (run_path(workdir) / "metrics.jsonl").read_text().splitlines()
+             if line.strip()]
+    found = [line for line in lines if line.get("split") == set_name]
+    if not found:
+        raise ConfigError(f"config.evals.{set_name}.baseline_workdir={workdir!r} has no eval lines of {set_name!r}.")
+    last = found[-1]
+    try:
+        return {name: [1.0 - last[f"{name}_{s}_top1"] for s in severities] for name in corruptions}
+    except KeyError as missing:
+        raise ConfigError(f"config.evals.{set_name}.baseline_workdir={workdir!r} lacks {missing} in its last "
+                          f"{set_name!r} line.") from None
+
+
+def corruption_errors(errors: dict[str, list[float]], baseline: dict[str, list[float]],
+                      set_name: str = "") -> tuple[dict[str, float], float]:
+    """({corruption: CE}, mCE): CE_c = sum_s E_{s,c} / sum_s E^baseline_{s,c}; mCE is their mean."""
+    ces = {}
+    for name, values in errors.items():
+        if name not in baseline or len(baseline[name]) != len(values):
+            raise ConfigError(f"config.evals.{set_name}: the baseline has no {len(values)} errors of {name}.")
+        ces[name] = float(np.sum(values) / max(float(np.sum(baseline[name])), 1e-12))
+    return ces, float(np.mean(list(ces.values())))
+
+
+@register("corruptions")
+class Corruptions(Evaluator):
+    """Accuracy under each corruption and severity; mCE against a baseline."""
+
+    OPTIONS = {"corruptions": tuple(CORRUPTIONS), "severities": SEVERITIES, "seed": 0, "baseline_workdir": "",
+               "baseline_errors": None}
+
+    @classmethod
+    def validate(cls, name: str, options: dict) -> None:
+        """Known corruption names, severities within 1-5."""
+        super().validate(name, options)
+        chosen = options.get("corruptions", tuple(CORRUPTIONS))
+        if isinstance(chosen, str) or not chosen or any(c not in CORRUPTIONS for c in chosen):
+            raise ConfigError(f"config.evals.{name}.corruptions={chosen!r} must be a tuple of: "
+                              f"{', '.join(CORRUPTIONS)}.")
+        severities = options.get("severities", SEVERITIES)
+        if isinstance(severities, (str, int)) or not severities or any(s not in SEVERITIES for s in severities):
+            raise ConfigError(f"config.evals.{name}.severities={severities!r} must be a tuple of integers in 1..5.")
+        if not isinstance(options.get("baseline_workdir", ""), str):
+            raise ConfigError(f"config.evals.{name}.baseline_workdir must be a path string.")
+
+    def __init__(self, *args, **kwargs):
+        """Compiles one step per (corruption, severity)."""
+        super().__init__(*args, **kwargs)
+        self.corruptions, self.severities = tuple(self.options["corruptions"]), tuple(self.options["severities"])
+        context = self.context
+
+        def make(name, severity):
+            def step(state, batch, key):
+                images = corrupt(batch["image"], name, severity, key)
+                logits = eval_logits(context.model, state, images, context.mean, context.std,
+                                     self.eval_set.class_subset)
+                mask = scored_mask(batch)
+                return {"top1": jnp.sum(correct(logits, batch, 1) * mask.astype(jnp.float32)),
+                        **count_sums(batch, mask)}
+
+            return jax.jit(step, in_shardings=(context.state_sharding, mesh_lib.batch_sharded(context.mesh),
+                                               mesh_lib.replicated(context.mesh)),
+                           out_shardings=mesh_lib.replicated(context.mesh))
+
+        self.steps = {(name, s): make(name, s) for name in self.corruptions for s in self.severities}
+
+    def baseline(self) -> dict[str, list[float]] | None:
+        """The baseline's errors per corruption and severity, if configured."""
+        if self.options["baseline_errors"]:
+            return {name: list(errors) for name, errors in dict(self.options["baseline_errors"]).items()}
+        if self.options["baseline_workdir"]:
+            return baseline_from_workdir(self.options["baseline_workdir"], self.name, self.corruptions,
+                                         self.severities)
+        return None
+
+    def run(self, state, step: int) -> Iterator[tuple[str, float]]:
+        """<c>_<s>_top1, <c>_error, mean_error (and <c>_ce, mce with a baseline), num_examples."""
+        base_key = jax.random.key(self.options["seed"])
+        errors, totals = {}, None
+        for index, (name, severity) in enumerate(self.steps):
+            key = jax.random.fold_in(base_key, index)
+            batch_index = iter(range(1 << 30))
+            step_fn = self.steps[(name, severity)]
+            totals = self.accumulate(
+                lambda st, batch, fn=step_fn, k=key, i=batch_index: fn(st, batch, jax.random.fold_in(k, next(i))),
+                state)
+            top1 = float(totals["top1"]) / max(int(totals["num_examples"]), 1)
+            errors.setdefault(name, []).append(1.0 - top1)
+            yield f"{name}_{severity}_top1", top1
+        for name, values in errors.items():
+            yield f"{name}_error", float(np.mean(values))
+        yield "mean_error", float(np.mean([np.mean(values) for values in errors.values()]))
+        baseline = self.baseline()
+        if baseline is not None:
+            ces, mce = corruption_errors(errors, baseline, self.name)
+            for name, ce in ces.items():
+                yield f"{name}_ce", ce
+            yield "mce", mce
+        yield from count_metrics(totals).items()

@@ -1,0 +1,1 @@
+"""Robustness tools: adversarial attacks on images in 0-255 pixel units."""

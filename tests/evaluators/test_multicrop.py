@@ -1,0 +1,51 @@
+"""multicrop: ten-crop boxes equal torchvision's TenCrop, and the crop-averaged softmax."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from imagenet_jax.errors import ConfigError
+from imagenet_jax.evaluators.multicrop import MultiCrop, averaged_probabilities, crop_boxes, crops
+
+
+def test_ten_crop_boxes_are_torchvisions_definition_by_hand():
+    # torchvision five_crop: tl, tr, bl, br, center (round((h - s) / 2)); ten_crop: those, then of the flipped image.
+    boxes = crop_boxes(10, 13, 6, "ten_crop")
+    five = [(0, 0), (0, 7), (4, 0), (4, 7), (2, 4)]  # center: round(4/2)=2, round(7/2)=round(3.5)=4
+    assert boxes == [(t, left, False) for t, left in five] + [(t, left, True) for t, left in five]
+    assert crop_boxes(10, 13, 6, "center") == [(2, 4, False)]
+
+
+def test_ten_crops_equal_torchvision_ten_crop():
+    torch = pytest.importorskip("torch")
+    transforms = pytest.importorskip("torchvision.transforms")
+    image = np.random.default_rng(0).integers(0, 255, (11, 14, 3)).astype(np.uint8)
+    expected = transforms.TenCrop(6)(torch.from_numpy(image).permute(2, 0, 1))
+    ours = crops(jnp.asarray(image[None]), 6, "ten_crop")
+    assert len(ours) == len(expected) == 10
+    for mine, theirs in zip(ours, expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(mine[0]), theirs.permute(1, 2, 0).numpy())
+
+
+def test_averaged_probabilities_is_the_mean_softmax_over_crops_and_scales():
+    image = np.random.default_rng(1).normal(size=(1, 8, 8, 1)).astype(np.float32)
+
+    def logits_of(view):  # two classes: the view's mean and minus it
+        mean = jnp.mean(view, axis=(1, 2, 3))
+        return jnp.stack([mean, -mean], -1)
+
+    got = np.asarray(averaged_probabilities(logits_of, jnp.asarray(image), 4, "ten_crop", ()))
+    views = [np.asarray(view) for view in crops(jnp.asarray(image), 4, "ten_crop")]
+    softmax = [np.exp([v.mean(), -v.mean()]) / np.exp([v.mean(), -v.mean()]).sum() for v in views]
+    np.testing.assert_allclose(got[0], np.mean(softmax, 0), rtol=1e-5)
+    two_scales = averaged_probabilities(logits_of, jnp.asarray(image), 4, "center", (8, 6))
+    assert two_scales.shape == (1, 2)
+
+
+def test_options_are_validated_with_the_key_named():
+    with pytest.raises(ConfigError, match=r"config.evals.mc.mode"):
+        MultiCrop.validate("mc", {"mode": "twelve"})
+    with pytest.raises(ConfigError, match=r"config.evals.mc.scales"):
+        MultiCrop.validate("mc", {"scales": 256})

@@ -1,0 +1,126 @@
+"""FLOPs from XLA's cost analysis match hand counts; MFU arithmetic; data_wait_fraction and profiles in real runs."""
+
+from __future__ import annotations
+
+import glob
+import os
+import types
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import pytest
+
+from imagenet_jax.config.base import get_base_config
+from imagenet_jax.errors import ConfigError
+from imagenet_jax.models import conv_lowering
+from imagenet_jax.train import profiling, throughput
+from tests.conftest import read_metrics, run_main, tiny_run_overrides
+
+
+def test_dense_layer_flops_are_two_per_multiply_add():
+    dense = nn.Dense(48, use_bias=False)
+    x = jnp.ones((16, 96))
+    params = dense.init(jax.random.key(0), x)
+    compiled = jax.jit(dense.apply).lower(params, x).compile()
+    assert throughput.compiled_flops(compiled) == 2 * 16 * 96 * 48
+
+
+@pytest.mark.parametrize("lowering", ["xla", "patches"])
+def test_conv_layer_flops_are_two_per_multiply_add(lowering):
+    conv_lowering.set_cpu_conv_lowering(lowering)
+    try:
+        conv = nn.Conv(32, (3, 3), padding="VALID", use_bias=False,
+                       conv_general_dilated=conv_lowering.conv_general_dilated)
+        x = jnp.ones((4, 10, 10, 16))
+        params = conv.init(jax.random.key(0), x)
+        compiled = jax.jit(conv.apply).lower(params, x).compile()
+    finally:
+        conv_lowering.set_cpu_conv_lowering("auto")
+    multiply_adds = 4 * 8 * 8 * (3 * 3 * 16) * 32  # output pixels x window x output channels
+    assert throughput.compiled_flops(compiled) == pytest.approx(2 * multiply_adds, rel=0.01)
+
+
+def test_mfu_is_achieved_over_peak_of_all_devices():
+    # 1,000 img/s x 1 GFLOP = 1 TFLOP/s against 2 devices of 1 TFLOP/s each.
+    assert throughput.mfu(1000.0, 1e9, 1e12, 2) == pytest.approx(0.5)
+    assert throughput.mfu(1000.0, 1e9, 0.0, 2) == 0.0  # unknown peak: no MFU rather than a wrong one
+
+
+def test_peak_table_by_device_kind_and_precision():
+    def device(kind, platform="gpu"):
+        return types.SimpleNamespace(device_kind=kind, platform=platform)
+
+    assert throughput.device_peak_flops(device("NVIDIA H100 80GB HBM3"), half_precision=True) == 989e12
+    assert throughput.device_peak_flops(device("NVIDIA H100 80GB HBM3"), half_precision=False) == 494e12
+    assert throughput.device_peak_flops(device("TPU v5 lite", "tpu"), half_precision=True) == 197e12
+    assert throughput.device_peak_flops(device("TPU v5", "tpu"), half_precision=True) == 459e12
+    assert throughput.device_peak_flops(device("TPU v6 lite", "tpu"), half_precision=True) == 918e12
+    assert throughput.device_peak_flops(device("NVIDIA A100-SXM4-40GB"), half_precision=True) == 312e12
+    assert throughput.device_peak_flops(device("NVIDIA H100 80GB HBM3"), True, override=1e12) == 1e12
+
+
+def test_window_metrics_turn_images_per_second_into_tflops_and_mfu():
+    meter = throughput.ThroughputMeter(global_batch_size=8, half_precision=False, peak_flops_per_device=4e12)
+    meter.flops_per_image, meter.peak_flops_per_device, meter.device_count = 2e9, 4e12, 1
+    window = meter.window_metrics(images_per_second=1000.0)
+    assert window["model_tflops_per_second"] == pytest.approx(2.0)
+    assert window["mfu"] == pytest.approx(0.5)
+    assert 0.0 <= window["data_wait_fraction"] <= 1.0
+
+
+def test_profile_steps_and_peak_flops_are_validated_naming_the_key():
+    for steps in [(5, 2), (0, 3), (1,), (1.5, 3)]:
+        config = get_base_config()
+        config.profile_steps = steps
+        with pytest.raises(ConfigError, match="config.profile_steps"):
+            profiling.validate_config(config)
+    config = get_base_config()
+    config.peak_flops_per_device = -1.0
+    with pytest.raises(ConfigError, match="config.peak_flops_per_device"):
+        profiling.validate_config(config)
+
+
+@pytest.mark.slow
+def test_tiny_run_logs_data_wait_mfu_and_writes_a_profile(tmp_path, fashion_mnist_dir):
+    workdir = str(tmp_path / "run")
+    result = run_main(workdir, *tiny_run_overrides(fashion_mnist_dir, steps=6), "--config.profile_steps=(3, 4)")
+    assert result.returncode == 0, result.stderr[-3000:]
+    train = [line for line in read_metrics(workdir) if line["split"] == "train"]
+    assert len(train) == 3
+    for line in train:
+        assert 0.0 <= line["data_wait_fraction"] <= 1.0
+        assert line["mfu"] > 0 and line["model_tflops_per_second"] > 0
+    assert "GFLOPs per image" in result.stderr and "peak memory" in result.stderr
+    traces = glob.glob(os.path.join(workdir, "plugins", "profile", "*", "*.xplane.pb"))
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+
+
+@pytest.mark.slow
+def test_no_profile_directory_without_profile_steps(tmp_path, fashion_mnist_dir):
+    workdir = str(tmp_path / "run")
+    result = run_main(workdir, *tiny_run_overrides(fashion_mnist_dir, steps=2))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not os.path.exists(os.path.join(workdir, "plugins"))
+
+
+@pytest.mark.slow
+def test_train_step_benchmark_reports_mfu_compile_time_and_peak_memory(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "benchmarks/train_step.py", "--config", "configs/default.py", "--batch_size", "16",
+               "--steps", "2", "--warmup", "1", "--sweep_batch", "8,16", "--json", str(out)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())["results"]
+    assert [row["batch_size"] for row in rows] == [8, 16]
+    for row in rows:
+        assert row["images_per_second"] > 0 and 0 < row["mfu"] and row["tflops_per_second"] > 0
+        assert row["model_gflops_per_image"] > 0 and row["peak_memory_gib"] > 0 and row["compile_seconds"] > 0
+    # FLOPs per image do not depend on the batch size (cost analysis of the whole step, divided by the batch)
+    assert rows[0]["model_gflops_per_image"] == pytest.approx(rows[1]["model_gflops_per_image"], rel=0.05)
