@@ -1,11 +1,13 @@
 """Evaluate a run's checkpoint (or converted weights) with its evaluators, without training.
 
     python -m imagenet_jax.evaluate --workdir DIR [--checkpoint best|latest|STEP] [--evals SET,...] [--use_ema]
+        [--eval NAME=TYPE[,key=value...] ...]
     python -m imagenet_jax.evaluate --workdir OUT --config configs/x.py --init_from weights.msgpack
 
-The eval sets are the run's own (config.json: the main split, minival, extra_eval_splits, config.evals);
---evals picks some by name. Outputs: one line per set appended to DIR/eval/evaluate.jsonl (the fields of a
-metrics.jsonl eval line plus "source": "evaluate" and "checkpoint"), the evaluators' files under
+The eval sets are the run's own (config.json: the main split and config.evals) plus any given with --eval (e.g.
+--eval test_10crop=multicrop,mode=ten_crop --eval c=corruptions,severities=(1,3)); --evals picks some by name;
+--list shows the types and their options. Outputs: one line per set appended to DIR/eval/evaluate.jsonl (the
+fields of a metrics.jsonl eval line plus "source": "evaluate" and "checkpoint"), the evaluators' files under
 DIR/eval/<set>/<step>/ as during training, and a table on stdout. The run's metrics.jsonl is left alone, so a
 training run may be evaluated while it trains.
 """
@@ -38,9 +40,12 @@ class EvalState:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m imagenet_jax.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", required=True, help="the run's workdir (with --init_from: where to write)")
+    parser.add_argument("--list", action="store_true", help="list the evaluator types and their options, then exit")
+    parser.add_argument("--workdir", help="the run's workdir (with --init_from: where to write)")
     parser.add_argument("--checkpoint", default="best", help="best, latest or a step number")
     parser.add_argument("--evals", default="", help="comma-separated eval set names (default: all of the run's)")
+    parser.add_argument("--eval", action="append", default=[], metavar="NAME=TYPE[,key=value...]",
+                        help="an eval set to add (repeatable); types: python -m imagenet_jax.evaluate --list")
     parser.add_argument("--use_ema", action="store_true", help="the EMA weights (logged as <set>_ema)")
     parser.add_argument("--init_from", default="", help="converted weights to evaluate instead of a checkpoint")
     parser.add_argument("--config", default="", help="config file (needed with --init_from; path.py[:variant])")
@@ -76,6 +81,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     config = ml_collections.ConfigDict(config.to_dict())
     if args.data_dir:
         config.data_dir = args.data_dir
+    config = evaluators.with_eval_flags(config, args.eval)
     evaluators.validate(config)
     info = pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
                                  config.eval_split)
@@ -124,10 +130,23 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def evaluator_types() -> str:
+    """One line per registered evaluator: its type name and options with their defaults."""
+    return "\n".join(f"{name}: " + (", ".join(f"{key}={value!r}" for key, value in evaluators.get(name).OPTIONS.items())
+                                    or "(no options)") for name in evaluators.names())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: evaluate and print the table."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.list:
+        print(evaluator_types())
+        return 0
+    if not args.workdir:
+        print("error: --workdir is required (the run to evaluate, or where to write with --init_from)",
+              file=sys.stderr)
+        return 2
     try:
         results = evaluate(args)
     except ConfigError as error:

@@ -1,4 +1,5 @@
-"""Command line: python -m imagenet_jax.main --config configs/NAME.py [--workdir DIR] [--config.key=value ...].
+"""Command line: python -m imagenet_jax.main --config configs/NAME.py [--workdir DIR] [--config.key=value ...]
+[--eval NAME=TYPE[,key=value...] ...].
 
 DIR defaults to runs/NAME (runs/NAME/VARIANT for configs/NAME.py:VARIANT) under the current directory; it may
 be a bucket, gs://bucket/run (imagenet_jax.storage).
@@ -27,6 +28,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an ml_collect
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory (or gs://bucket/dir) for checkpoints, metrics.jsonl and TensorBoard logs; "
     "default runs/<config name> under the current directory.")
+_EVALS = flags.DEFINE_multi_string(
+    "eval", [], "An eval set added to config.evals, NAME=TYPE[,key=value...] (repeatable), e.g. "
+    "minival=classification,holdout=10000 or test_per_class=per_class; `python -m imagenet_jax.evaluate --help`.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
@@ -53,10 +57,11 @@ def main(argv: list[str]) -> None:
                  jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
 
     logging.info("workdir %s%s", workdir, "" if _WORKDIR.value else " (the default for this config; set --workdir)")
+    from imagenet_jax.evaluators import with_eval_flags
     from imagenet_jax.train.loop import Preempted, train_and_evaluate
 
     try:
-        train_and_evaluate(_CONFIG.value, workdir)
+        train_and_evaluate(with_eval_flags(_CONFIG.value, _EVALS.value), workdir)
     except UserFacingError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_CONFIG_OR_DATA_ERROR)

@@ -215,7 +215,7 @@ class Run:
 
         # One pass: tf.data's cache would only cost memory (and warn when the pass stops early).
         config = ml_collections.ConfigDict({**self.config.to_dict(), "cache_dataset": False})
-        eval_set = inputs.eval_sets(config, self.dataset())[0]
+        eval_set = inputs.main_eval_set(self.dataset())
         stream = inputs.eval_stream(config, eval_set, local_batch_size=batch_size)
         for index, batch in enumerate(stream()):
             if num_batches is not None and index >= num_batches:

@@ -15,8 +15,8 @@ trained from random initialisation; B-E start from a trained A; the S=384 nets s
 the finished variant's workdir; run alone, pass --config.init_from=WORKDIR_OF_NAME.
 Differences: the LR is divided by 10 (at most 3 times) after 5 evaluations (epochs) without a 0.1-point gain in
 the main eval set's top-1 (config.lr_plateau; the paper publishes no patience; like the paper, the drops watch
-the reported validation set: --config.minival_examples=N --config.lr_plateau.metric=minival/top1 watches a
-held-out part of train instead); loading from A copies
+the reported validation set: --eval minival=classification,holdout=N --config.lr_plateau.metric=minival/top1
+watches a held-out part of train instead); loading from A copies
 every layer whose name and shape match (the paper: A's first four conv and the three FC layers); testing is one
 224 center crop of the short-side-Q image, not the paper's dense evaluation over the whole image.
 """

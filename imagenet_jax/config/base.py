@@ -51,12 +51,12 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Training reads each epoch as a full random permutation of the split, a function of (seed, epoch) only:
     # the same global batches for any process count (imagenet_jax/data/pipeline.py).
     config.cache_dataset = False  # keep decoded images in memory (small datasets only).
-    # More evaluation sets, each scored in full and logged under its own name: "DATASET:SPLIT",
-    # "folder:/path:SPLIT" or "NAME=..." (e.g. "imagenet_v2:test", "real=imagenet2012_real:validation").
-    config.extra_eval_splits = ()
-    config.minival_examples = 0  # > 0: hold out this many training examples, evaluated as split "minival".
-    # Eval sets beyond the main split, each run by a registered evaluator (imagenet_jax/evaluators), e.g.
-    # {"test_per_class": {"type": "per_class"}, "minival": {"type": "classification", "holdout": 10000}}.
+    # Eval sets beyond the main split, each scored in full by a registered evaluator (imagenet_jax/evaluators) and
+    # logged as "<set>/<metric>": {name: {"type", "dataset": "" (the run's), "split": "" (its eval split),
+    # "holdout": N (N training examples held out, never trained on: a minival), ...the type's options}}, e.g.
+    # {"minival": {"type": "classification", "holdout": 10000}, "v2": {"type": "classification", "dataset":
+    # "imagenet_v2", "split": "test"}, "test_per_class": {"type": "per_class"}}; on the command line
+    # --eval NAME=TYPE[,key=value...] adds one.
     config.evals = ml_collections.ConfigDict()
     config.best_metric = ""  # "<set>/<metric>" that picks the best checkpoint; "" is the main set's top1.
     config.eval_image_size = 0  # 0 means image_size (or the schedule's last); larger trains at lower res (FixRes).

@@ -17,7 +17,8 @@ RESUME_SAFE_KEYS = frozenset({
     "data_dir", "manual_dir", "eval_every_steps", "checkpoint_every_steps", "log_every_steps",
     "keep_checkpoints", "allow_config_change", "eval_batch_size", "compilation_cache_dir", "min_free_disk_gb",
     "fsdp_devices", "fsdp_min_size", "fsdp_rules", "nonfinite_policy",
-    "extra_eval_splits", "crop_pct", "eval_image_size", "eval_preprocess", "evals", "best_metric",
+    "crop_pct", "eval_image_size", "eval_preprocess", "evals", "best_metric",
+    "extra_eval_splits", "minival_examples",  # replaced by config.evals (compared as its holdout); in older runs
     "early_stopping",  # when to stop, not what a step computes: a stopped run may go on with more patience
     "peak_flops_per_device", "profile_steps",  # reporting only
     "cpu_conv_lowering",  # the same convolution, lowered differently (tests/models/test_conv_lowering.py)
@@ -139,13 +140,26 @@ def resolve_batch_size(config: ml_collections.ConfigDict, device_count: int) -> 
 
 def config_drift(stored: dict, current: dict) -> list[str]:
     """Keys whose values differ between a checkpoint's config and this run's, ignoring resume-safe keys."""
+    stored, current = _with_holdout(stored), _with_holdout(current)
     keys = (set(stored) | set(current)) - RESUME_SAFE_KEYS
     return sorted(key for key in keys if _normalized(stored.get(key)) != _normalized(current.get(key)))
+
+
+def _with_holdout(config: dict) -> dict:
+    # config.evals may change on resume, except how many training examples its sets hold out: that changes what
+    # training reads (older runs held them out with minival_examples).
+    evals = config.get("evals") or {}
+    held = max((entry.get("holdout", 0) for entry in evals.values() if isinstance(entry, dict)), default=0)
+    return {**config, HOLDOUT_KEY: config.get("minival_examples") or held}
+
+
+HOLDOUT_KEY = "evals.*.holdout"
 
 
 def refuse_config_drift(stored: dict, current: dict, checkpoint: str, allow_change: bool) -> None:
     """ConfigError naming each trajectory-changing key of `current` that differs from the checkpoint's config."""
     drift = config_drift(stored, current)
+    stored, current = _with_holdout(stored), _with_holdout(current)
     if drift and not allow_change:
         changes = ", ".join(f"{key} ({stored.get(key)!r} -> {current.get(key)!r})" for key in drift)
         raise ConfigError(
@@ -165,11 +179,12 @@ def _normalized(value):
 def _check_known_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict) -> None:
     for key in config.keys():
         if key not in schema:
+            from imagenet_jax.evaluators import MOVED_KEYS as MOVED_EVAL_KEYS
             from imagenet_jax.train.optim import MOVED_KEYS
 
             close = difflib.get_close_matches(key, list(schema.keys()), n=1)
             hint = f" Did you mean config.{close[0]}?" if close else ""
-            moved = {**MOVED_KEYS, **_MOVED_MODEL_KEYS}
+            moved = {**MOVED_KEYS, **_MOVED_MODEL_KEYS, **MOVED_EVAL_KEYS}
             hint = f" It moved to {moved[key]}." if key in moved else hint
             raise ConfigError(f"unknown config key config.{key}.{hint} Every key is listed in "
                               "imagenet_jax/config/base.py.")
@@ -187,25 +202,13 @@ def _positive(config: ml_collections.ConfigDict, key: str) -> None:
 
 def _check_input_pipeline(config: ml_collections.ConfigDict) -> None:
     """Sources, resolutions, interpolation and every augmentation key (imagenet_jax/data/)."""
-    import os
-
-    from imagenet_jax.data import datasets, folders, inputs
+    from imagenet_jax.data import folders, inputs
     from imagenet_jax.data.preprocessing import INTERPOLATIONS, parse_chain
 
     if folders.is_folder_name(config.dataset) and not folders.list_splits(folders.folder_root(config.dataset)):
         raise ConfigError(f"config.dataset={config.dataset!r}: {folders.folder_root(config.dataset)} holds no "
                           "ROOT/<split>/<class>/ image folders.")
-    if isinstance(config.extra_eval_splits, str):
-        raise ConfigError("config.extra_eval_splits must be a tuple of \"DATASET:SPLIT\" strings, "
-                          f"not the string {config.extra_eval_splits!r}.")
-    for spec in config.extra_eval_splits:
-        _, dataset, _ = inputs.parse_eval_spec(str(spec))
-        if folders.is_folder_name(dataset):
-            if not os.path.isdir(folders.folder_root(dataset)):
-                raise ConfigError(f"config.extra_eval_splits: {spec!r} names a folder that does not exist.")
-        else:
-            datasets.get(dataset, "extra_eval_splits")
-    for key in ("minival_examples", "eval_image_size", "randaugment_num_ops"):
+    for key in ("eval_image_size", "randaugment_num_ops"):
         if not isinstance(config[key], int) or config[key] < 0:
             raise ConfigError(f"config.{key}={config[key]!r} must be an integer >= 0.")
     inputs.parse_size_schedule(config.image_size_schedule)

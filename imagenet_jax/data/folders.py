@@ -70,7 +70,7 @@ class FolderDatasetInfo:
     def holdout(self, split: str, count: int) -> tuple[str, str]:
         """(split without the holdout, the holdout): `count` images chosen at random once and for all."""
         if count >= self.num_examples(split):
-            raise ConfigError(f"config.minival_examples={count} must be smaller than the {self.num_examples(split)} "
+            raise ConfigError(f"config.evals: holdout={count} must be smaller than the {self.num_examples(split)} "
                               f"images of split {split!r} of {self.root}.")
         return f"{split}-without-holdout({count})", f"{split}-holdout({count})"
 

@@ -1,5 +1,5 @@
 """From a config to input streams: the training chain (crop, flip and the augmentation keys), the resolution
-schedule (progressive resizing, FixRes), the minival holdout and every evaluation set of a run.
+schedule (progressive resizing, FixRes), the held-out training examples (minival) and the evaluation sets.
 
 The loop asks this module for batches and never sees ops, splits or label maps.
 """
@@ -15,8 +15,6 @@ import numpy as np
 
 from imagenet_jax.data import datasets, folders, pipeline, preprocessing
 from imagenet_jax.errors import ConfigError
-
-MINIVAL = "minival"
 
 
 def train_chain(config: ml_collections.ConfigDict) -> str:
@@ -83,8 +81,7 @@ AnyDatasetInfo = pipeline.DatasetInfo | folders.FolderDatasetInfo
 
 
 def apply_holdout(config: ml_collections.ConfigDict, info: AnyDatasetInfo) -> AnyDatasetInfo:
-    """The dataset with the held-out training examples removed: config.minival_examples or a config.evals set's
-    `holdout` (unchanged when 0)."""
+    """The dataset with the training examples held out by a config.evals set's `holdout` removed (or unchanged)."""
     from imagenet_jax.evaluators import holdout_examples
 
     count = holdout_examples(config)
@@ -138,41 +135,13 @@ class EvalSet:
         return self.info.num_examples(self.split)
 
 
-def parse_eval_spec(spec: str) -> tuple[str, str, str]:
-    """"[NAME=]DATASET[:SPLIT]" -> (name, dataset, split); folders as "folder:PATH[:SPLIT]"."""
-    name, has_name, rest = spec.partition("=")
-    if not has_name or not name or "/" in name or ":" in name:
-        name, rest = "", spec
-    if folders.is_folder_name(rest):
-        path, _, split = rest[len("folder:") :].partition(":")
-        dataset = f"folder:{path}"
-    else:
-        dataset, _, split = rest.partition(":")
-    return name or spec, dataset, split
-
-
-def eval_sets(config: ml_collections.ConfigDict, info, load: Callable | None = None) -> list[EvalSet]:
-    """The main eval split, the minival holdout and config.extra_eval_splits, in that order.
-
-    `info` is the dataset as loaded, before apply_holdout.
-    """
-    load = load or (lambda name, split: pipeline.load_dataset(name, config.data_dir, "", "", split))
-    sets = [EvalSet(name=info.eval_split, info=info, split=info.eval_split)]
-    if config.minival_examples:
-        _, held_out = info.holdout(info.train_split, config.minival_examples)
-        sets.append(EvalSet(name=MINIVAL, info=info, split=held_out))
-    for spec in config.extra_eval_splits:
-        name, dataset, split = parse_eval_spec(spec)
-        sets.append(other_eval_set(info, name, dataset, split, load, spec))
-    names = [eval_set.name for eval_set in sets]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"config.extra_eval_splits: two evaluation sets are named alike ({', '.join(names)}); "
-                          "name them with NAME=DATASET:SPLIT.")
-    return sets
+def main_eval_set(info) -> EvalSet:
+    """The run's main evaluation set: the dataset's eval split, logged under its split name."""
+    return EvalSet(name=info.eval_split, info=info, split=info.eval_split)
 
 
 def other_eval_set(info, name: str, dataset: str, split: str, load: Callable, spec: str,
-                   key: str = "extra_eval_splits") -> EvalSet:
+                   key: str = "evals") -> EvalSet:
     """The eval set `name` of `dataset`'s `split` ("": its eval split), labels mapped onto `info`'s classes."""
     dataset = dataset or info.name
     other = info if dataset == info.name else load(dataset, split)
@@ -192,7 +161,7 @@ def label_mapping(train_info, eval_info, split: str, restrict_to_present: bool,
     index = {name: position for position, name in enumerate(train_names)}
     missing = [name for name in eval_names if name not in index]
     if missing:
-        raise ConfigError(f"config.extra_eval_splits: {spec!r} has classes that the model was not trained on "
+        raise ConfigError(f"config.evals: {spec!r} has classes that the model was not trained on "
                           f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); its class names must be "
                           "among the training dataset's.")
     to_model = np.array([index[name] for name in eval_names], np.int64)

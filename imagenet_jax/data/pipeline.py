@@ -76,10 +76,10 @@ class DatasetInfo:
     def holdout(self, split: str, count: int) -> tuple[str, str]:
         """(split without its last `count` examples, those examples); TFDS stores examples shuffled."""
         if "[" in split or "+" in split:
-            raise ConfigError(f"config.minival_examples needs a plain training split name, not {split!r}.")
+            raise ConfigError(f"config.evals: a holdout needs a plain training split name, not {split!r}.")
         total = self.num_examples(split)
         if not 0 < count < total:
-            raise ConfigError(f"config.minival_examples={count} must be smaller than the {total} examples of "
+            raise ConfigError(f"config.evals: holdout={count} must be smaller than the {total} examples of "
                               f"split {split!r}.")
         return f"{split}[:{total - count}]", f"{split}[{total - count}:]"
 

@@ -1,16 +1,20 @@
 """From config.evals to evaluators, one evaluation of all sets, and the best-checkpoint bookkeeping.
 
-The main eval split is always evaluated first, by `classification`, under its split name; then the legacy
-minival/extra_eval_splits sets (classification), then every `config.evals.<set>` entry:
-`{"type": ..., "dataset": "" (the run's), "split": "" (the dataset's eval split), "holdout": 0, ...options}`.
-`holdout: N` evaluates N training examples held out from training (the minival protocol; split is then unused).
+The main eval split is always evaluated first, by `classification`, under its split name; then every
+`config.evals.<set>` entry: `{"type": ..., "dataset": "" (the run's), "split": "" (the dataset's eval split),
+"holdout": 0, ...options}`. `holdout: N` evaluates N training examples held out from training (the minival
+protocol; split is then unused). On the command line, `--eval NAME=TYPE[,key=value...]` adds or replaces an entry
+(`with_eval_flags`), e.g. `--eval minival=classification,holdout=10000` or
+`--eval v2=classification,dataset=imagenet_v2,split=test`.
 """
 
 from __future__ import annotations
 
+import ast
 import logging
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 
 import ml_collections
 
@@ -20,6 +24,66 @@ from imagenet_jax.evaluators.base import EvalContext, Evaluator
 from imagenet_jax.train.watched_metric import improves, resolve_mode
 
 SET_FIELDS = ("type", "dataset", "split", "holdout")
+
+# Keys that config.evals replaced, named in "unknown key" errors (imagenet_jax/config/validate.py).
+MOVED_KEYS = {
+    "minival_examples": 'config.evals.minival = {"type": "classification", "holdout": N} '
+                        "(command line: --eval minival=classification,holdout=N)",
+    "extra_eval_splits": 'config.evals.NAME = {"type": "classification", "dataset": D, "split": S} '
+                         "(command line: --eval NAME=classification,dataset=D,split=S; a folder: dataset=folder:PATH)",
+}
+
+
+def parse_eval_flag(text: str) -> tuple[str, dict]:
+    """ "NAME=TYPE[,key=value...]" -> (NAME, {"type": TYPE, key: value...}); values are Python literals or text."""
+    name, has_type, rest = text.partition("=")
+    if not has_type or not name.strip() or not rest.strip():
+        raise ConfigError(f"--eval {text!r} must be NAME=TYPE[,key=value...] (e.g. --eval minival=classification,"
+                          f"holdout=10000); types: {', '.join(registry.names())}.")
+    type_name, *options = _split_top_level(rest)
+    entry: dict = {"type": type_name.strip()}
+    for option in options:
+        key, has_value, value = option.partition("=")
+        if not has_value or not key.strip():
+            raise ConfigError(f"--eval {text!r}: {option!r} is not key=value.")
+        entry[key.strip()] = _literal(value.strip())
+    return name.strip(), entry
+
+
+def with_eval_flags(config: ml_collections.ConfigDict, flags: Sequence[str]) -> ml_collections.ConfigDict:
+    """`config` (unchanged when no flags) or an unlocked copy with each --eval entry set in config.evals."""
+    if not flags:
+        return config
+    config = ml_collections.ConfigDict(config.to_dict())
+    for text in flags:
+        name, entry = parse_eval_flag(text)
+        config.evals[name] = entry
+    return config
+
+
+def _split_top_level(text: str) -> list[str]:
+    # Commas inside brackets or quotes belong to a value: "corruptions,severities=(1,3),names=('fog',)".
+    parts, depth, quote, start = [], 0, "", 0
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word: a dataset, split or name
 
 
 def entries(config: ml_collections.ConfigDict) -> dict[str, dict]:
@@ -46,7 +110,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
             if not isinstance(entry.get(key, ""), str):
                 raise ConfigError(f"config.evals.{name}.{key}={entry[key]!r} must be a string.")
         dataset = entry.get("dataset", "")
-        if dataset and not dataset.startswith("folder:"):
+        if dataset.startswith("folder:"):
+            if not os.path.isdir(os.path.expanduser(dataset[len("folder:"):])):
+                raise ConfigError(f"config.evals.{name}.dataset={dataset!r} names a folder that does not exist.")
+        elif dataset:
             from imagenet_jax.data import datasets
 
             datasets.get(dataset, f"evals.{name}.dataset")  # a near-match hint, before any data is read
@@ -59,9 +126,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if holdout:
             holdouts.append(holdout)
         cls.validate(name, {key: value for key, value in entry.items() if key not in SET_FIELDS})
-    if len(set(holdouts + ([config.minival_examples] if config.get("minival_examples") else []))) > 1:
-        raise ConfigError("config.evals: every holdout (and config.minival_examples) must hold out the same number "
-                          f"of training examples (found {sorted(set(holdouts))}).")
+    if len(set(holdouts)) > 1:
+        raise ConfigError("config.evals: every holdout must hold out the same training examples, so the same number "
+                          f"(found {sorted(set(holdouts))}).")
     best = config.get("best_metric", "")
     if not isinstance(best, str) or (best and (best.count("/") < 1 or not best.rpartition("/")[2])):
         raise ConfigError(f"config.best_metric={best!r} must be \"<set>/<metric>\" as logged (e.g. \"test/top1\"), "
@@ -69,9 +136,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def holdout_examples(config: ml_collections.ConfigDict) -> int:
-    """Training examples held out for evaluation (config.minival_examples or an eval set's holdout)."""
-    held = [entry.get("holdout", 0) for entry in entries(config).values()]
-    return config.get("minival_examples", 0) or max(held, default=0)
+    """Training examples held out for evaluation (an eval set's holdout; 0: none)."""
+    return max((entry.get("holdout", 0) for entry in entries(config).values()), default=0)
 
 
 def eval_sets(config: ml_collections.ConfigDict, info, load: Callable | None = None) -> list[tuple]:
@@ -79,7 +145,7 @@ def eval_sets(config: ml_collections.ConfigDict, info, load: Callable | None = N
     from imagenet_jax.data import inputs, pipeline
 
     load = load or (lambda name, split: pipeline.load_dataset(name, config.data_dir, "", "", split))
-    out = [(eval_set, "classification", {}) for eval_set in inputs.eval_sets(config, info, load)]
+    out = [(inputs.main_eval_set(info), "classification", {})]
     for name, entry in entries(config).items():
         options = {key: value for key, value in entry.items() if key not in SET_FIELDS}
         if entry.get("holdout"):

@@ -118,11 +118,13 @@ def test_augmentation_keys_become_ops_in_order():
     ({"mix_switch_prob": -0.5}, "config.mix_switch_prob=-0.5 must be in [0, 1]"),
     ({"interpolation": "cubic"}, "config.interpolation='cubic' is not one of"),
     ({"eval_image_size": -1}, "config.eval_image_size=-1 must be an integer >= 0"),
-    ({"minival_examples": -5}, "config.minival_examples=-5 must be an integer >= 0"),
+    ({"minival_examples": 5}, "unknown config key config.minival_examples. It moved to config.evals.minival"),
     ({"image_size_schedule": "10:128"}, "config.image_size_schedule='10:128' must start at epoch 0"),
     ({"image_size_schedule": "0:128,x"}, "config.image_size_schedule='0:128,x': 'x' is not EPOCH:SIZE"),
-    ({"extra_eval_splits": ("imagenet_v3:test",)}, "config.extra_eval_splits='imagenet_v3' is not a registered"),
-    ({"extra_eval_splits": ("folder:/no/such/dir:val",)}, "config.extra_eval_splits: 'folder:/no/such/dir:val'"),
+    ({"evals": {"v3": {"type": "classification", "dataset": "imagenet_v3"}}},
+     "config.evals.v3.dataset='imagenet_v3' is not a registered"),
+    ({"evals": {"r": {"type": "classification", "dataset": "folder:/no/such/dir"}}},
+     "config.evals.r.dataset='folder:/no/such/dir' names a folder that does not exist"),
     ({"dataset": "folder:/no/such/dir"}, "config.dataset='folder:/no/such/dir'"),
 ])
 def test_bad_input_pipeline_keys_name_the_key(changes, expected):

@@ -23,7 +23,7 @@ def _tiny(data_dir: str, steps: int) -> list[str]:
     return [f"--config.data_dir={data_dir}", "--config.image_size=32", "--config.batch_size=16",
             "--config.eval_batch_size=6", f"--config.num_train_steps={steps}", "--config.log_every_steps=1",
             "--config.eval_every_steps=3", "--config.schedule.warmup_epochs=0",
-            f"--config.minival_examples={MINIVAL}"]
+            f"--eval=minival=classification,holdout={MINIVAL}"]
 
 
 def test_resnet18_trains_and_scores_every_image_of_every_eval_set_once(tmp_path, fake_imagenet_data_dir):
@@ -36,13 +36,14 @@ def test_resnet18_trains_and_scores_every_image_of_every_eval_set_once(tmp_path,
             pixels = _sample(_photo(_PHOTOS[index]), np.random.default_rng(k), portrait=False)
             (folder / "val" / synset / f"{k}.jpg").write_bytes(encode(pixels))
     workdir = str(tmp_path / "run")
-    extra = f'--config.extra_eval_splits=("first7=imagenet2012:validation[:7]", "folder:{folder}:val")'
-    result = run_main(workdir, *_tiny(fake_imagenet_data_dir, 6), extra, config="configs/resnet18.py",
+    extra = ["--eval=first7=classification,dataset=imagenet2012,split=validation[:7]",
+             f"--eval=renditions=classification,dataset=folder:{folder},split=val"]
+    result = run_main(workdir, *_tiny(fake_imagenet_data_dir, 6), *extra, config="configs/resnet18.py",
                       env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "1 local / 2 global devices" not in result.stderr and "2 local / 2 global devices" in result.stderr
     lines = read_metrics(workdir)
-    expected = {"validation": FAKE_VAL_IMAGES, "minival": MINIVAL, "first7": 7, f"folder:{folder}:val": 6}
+    expected = {"validation": FAKE_VAL_IMAGES, "minival": MINIVAL, "first7": 7, "renditions": 6}
     for step in (3, 6):
         scored = {line["split"]: line["num_examples"] for line in lines
                   if line["step"] == step and "num_examples" in line}

@@ -1,4 +1,4 @@
-"""Several evaluation sets per run (spec parsing, label mapping, class subsets, label sets), the minival holdout,
+"""Several evaluation sets per run (label mapping, class subsets, label sets), the minival holdout,
 and the resolution schedule (progressive resizing) with exact resume across a resolution change."""
 
 from __future__ import annotations
@@ -8,23 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from imagenet_jax import evaluators
 from imagenet_jax.config import get_base_config
 from imagenet_jax.data import inputs, pipeline
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.evaluators.classification import make_eval_step
 from tests.data.conftest import FOLDER_CLASSES, FOLDER_VAL_PER_CLASS
-
-
-@pytest.mark.parametrize("spec, expected", [
-    ("imagenet_v2:test", ("imagenet_v2:test", "imagenet_v2", "test")),
-    ("imagenet2012:validation[:1000]", ("imagenet2012:validation[:1000]", "imagenet2012", "validation[:1000]")),
-    ("real=imagenet2012_real:validation", ("real", "imagenet2012_real", "validation")),
-    ("imagenet_v2/threshold-0.7", ("imagenet_v2/threshold-0.7", "imagenet_v2/threshold-0.7", "")),
-    ("folder:/data/r:val", ("folder:/data/r:val", "folder:/data/r", "val")),
-    ("r=folder:/data/r", ("r", "folder:/data/r", "")),
-])
-def test_eval_specs(spec, expected):
-    assert inputs.parse_eval_spec(spec) == expected
 
 
 class _Classes:
@@ -64,17 +53,18 @@ def test_eval_step_scores_a_class_subset_and_label_sets():
 def test_eval_sets_of_a_folder_run_with_minival(image_folder):
     config = get_base_config()
     config.dataset = f"folder:{image_folder}"
-    config.minival_examples = 6
-    config.extra_eval_splits = (f"again=folder:{image_folder}:val",)
+    config.evals = {"minival": {"type": "classification", "holdout": 6},
+                    "again": {"type": "per_class", "dataset": f"folder:{image_folder}", "split": "val"}}
     info = pipeline.load_dataset(config.dataset, "")
-    sets = inputs.eval_sets(config, info)
-    assert [s.name for s in sets] == ["val", "minival", "again"]
-    assert [s.num_examples for s in sets] == [len(FOLDER_CLASSES) * FOLDER_VAL_PER_CLASS, 6,
-                                              len(FOLDER_CLASSES) * FOLDER_VAL_PER_CLASS]
+    sets = {eval_set.name: eval_set for eval_set, _, _ in evaluators.eval_sets(config, info)}
+    assert list(sets)[0] == "val", "the main split comes first"
+    val_examples = len(FOLDER_CLASSES) * FOLDER_VAL_PER_CLASS
+    assert {name: s.num_examples for name, s in sets.items()} == {"val": val_examples, "minival": 6,
+                                                                   "again": val_examples}
     trained = inputs.apply_holdout(config, info)
     train_files = set(trained.files(trained.train_split)[0])
     assert len(train_files) == info.num_examples("train") - 6
-    assert not train_files & set(info.files(sets[1].split)[0]), "minival is never trained on"
+    assert not train_files & set(info.files(sets["minival"].split)[0]), "minival is never trained on"
 
 
 def test_resolution_schedule_switches_size_and_resumes_exactly_across_the_switch(image_folder):

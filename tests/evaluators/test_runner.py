@@ -40,16 +40,43 @@ def test_malformed_entries_are_refused_naming_the_key(evals, key):
         evaluators.validate(_config(evals))
 
 
-def test_holdouts_must_agree_with_minival_examples():
-    evaluators.validate(_config({"minival": {"type": "classification", "holdout": 100}}))
+def test_holdouts_of_two_sets_must_agree():
+    evaluators.validate(_config({"minival": {"type": "classification", "holdout": 100},
+                                 "minival_pc": {"type": "per_class", "holdout": 100}}))
     with pytest.raises(ConfigError, match="holdout"):
-        evaluators.validate(_config({"minival": {"type": "classification", "holdout": 100}}, minival_examples=50))
+        evaluators.validate(_config({"minival": {"type": "classification", "holdout": 100},
+                                     "minival_pc": {"type": "per_class", "holdout": 50}}))
+
+
+@pytest.mark.parametrize("flag, expected", [
+    ("minival=classification,holdout=10000", ("minival", {"type": "classification", "holdout": 10000})),
+    ("v2=classification,dataset=imagenet_v2,split=test",
+     ("v2", {"type": "classification", "dataset": "imagenet_v2", "split": "test"})),
+    ("r=per_class,dataset=folder:/data/r,split=val",
+     ("r", {"type": "per_class", "dataset": "folder:/data/r", "split": "val"})),
+    ("first7=classification,split=validation[:7]", ("first7", {"type": "classification", "split": "validation[:7]"})),
+    ("c=corruptions,severities=(1,3),corruptions=('fog', 'contrast')",
+     ("c", {"type": "corruptions", "severities": (1, 3), "corruptions": ("fog", "contrast")})),
+    ("adv=adversarial,eps=2.0,random_start=False", ("adv", {"type": "adversarial", "eps": 2.0, "random_start": False})),
+])
+def test_eval_flags_parse_into_config_evals_entries(flag, expected):
+    assert evaluators.parse_eval_flag(flag) == expected
+
+
+def test_eval_flags_add_to_a_locked_config_without_touching_it():
+    config = _config({"minival": {"type": "classification", "holdout": 10}})
+    config.lock()
+    added = evaluators.with_eval_flags(config, ["pc=per_class", "minival=classification,holdout=20"])
+    assert set(added.evals) == {"minival", "pc"} and added.evals.minival.holdout == 20
+    assert set(config.evals) == {"minival"} and config.evals.minival.holdout == 10
+    assert evaluators.with_eval_flags(config, []) is config
+    with pytest.raises(ConfigError, match="NAME=TYPE"):
+        evaluators.parse_eval_flag("per_class")
 
 
 def test_holdout_examples_reads_the_eval_sets_holdout():
     assert evaluators.holdout_examples(_config({})) == 0
     assert evaluators.holdout_examples(_config({"mv": {"type": "per_class", "holdout": 300}})) == 300
-    assert evaluators.holdout_examples(_config({}, minival_examples=7)) == 7
 
 
 def test_best_metric_must_name_a_set_and_a_metric():

@@ -27,6 +27,6 @@ def trained_workdir(fashion_mnist_dir, tmp_path_factory) -> str:
     config_file.write_text(EVALS_CONFIG.format(repo=REPO))
     workdir = str(folder / "run")
     process = run_main(workdir, *tiny_run_overrides(fashion_mnist_dir, steps=4), "--config.eval_every_steps=2",
-                       config=str(config_file))
+                       "--config.write_report=True", config=str(config_file))
     assert process.returncode == 0, process.stderr[-3000:]
     return workdir

@@ -201,9 +201,21 @@ def test_a_transient_cause_inside_a_wrapper_is_transient_and_retried_until_it_su
 
 def test_eval_only_keys_may_change_on_resume_but_the_model_may_not():
     stored = {"crop_pct": 0.875, "eval_image_size": 0, "eval_preprocess": "resize_center_crop",
-              "extra_eval_splits": [], "log_every_steps": 100, "num_classes": 0, "model": "resnet50"}
+              "evals": {"minival": {"type": "classification", "holdout": 50}}, "log_every_steps": 100,
+              "num_classes": 0, "model": "resnet50"}
     evaluated_differently = {**stored, "crop_pct": 0.95, "eval_image_size": 288, "eval_preprocess": "center_crop",
-                             "extra_eval_splits": ["imagenet_v2:test"], "log_every_steps": 10}
+                             "evals": {"mv": {"type": "per_class", "holdout": 50},
+                                       "v2": {"type": "classification", "dataset": "imagenet_v2"}},
+                             "log_every_steps": 10}
     assert config_drift(stored, evaluated_differently) == []
     assert config_drift(stored, {**evaluated_differently, "num_classes": 100, "model": "resnet18"}) == [
         "model", "num_classes"]
+
+
+def test_a_changed_holdout_changes_the_training_set_and_is_refused_on_resume():
+    stored = {"evals": {"minival": {"type": "classification", "holdout": 50}}, "model": "resnet50"}
+    assert config_drift(stored, {**stored, "evals": {}}) == ["evals.*.holdout"]
+    assert config_drift(stored, {**stored, "evals": {"m": {"type": "classification", "holdout": 60}}}) == [
+        "evals.*.holdout"]
+    older_run = {"minival_examples": 50, "model": "resnet50"}  # before config.evals held it
+    assert config_drift(older_run, stored) == []
