@@ -59,3 +59,26 @@ def test_run_with_evals_then_evaluate_reproduces_the_logged_numbers(tmp_path, fa
     assert lines[0]["top1"] == pytest.approx(logged["test[:1000]"]["top1"])
     assert lines[0]["loss"] == pytest.approx(logged["test[:1000]"]["loss"], rel=1e-5)
     assert lines[1]["macro_f1"] == pytest.approx(logged["test_per_class"]["macro_f1"])
+
+
+@pytest.mark.slow
+def test_evaluate_adds_dense_and_ten_crop_sets_from_the_command_line_to_a_vgg_run(tmp_path, fashion_mnist_dir):
+    workdir = str(tmp_path / "vgg")
+    result = run_main(workdir, *tiny_run_overrides(fashion_mnist_dir, steps=4),
+                      config="configs/ablations/fashion_mnist.py:vgg_bn")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def evaluate(*flags: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "imagenet_jax.evaluate", f"--workdir={workdir}", "--checkpoint=latest",
+                   *flags]
+        return subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, capture_output=True,
+                              text=True, timeout=600)
+
+    evaluated = evaluate("--eval=dense=multicrop,mode=dense,scales=(28,40)",
+                         "--eval=tencrop=multicrop,mode=ten_crop,resize=32", "--evals=dense,tencrop")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    lines = {line["split"]: line for line in map(json.loads, open(os.path.join(workdir, "eval", "evaluate.jsonl")))}
+    assert set(lines) == {"dense", "tencrop"}
+    assert all(line["num_examples"] == 1000 and 0.0 <= line["top1"] <= line["top5"] <= 1.0 for line in lines.values())
+    refused = evaluate("--eval=dense=multicrop,mode=sliding")
+    assert refused.returncode == 2 and "config.evals.dense.mode='sliding'" in refused.stderr

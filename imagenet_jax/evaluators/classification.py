@@ -16,10 +16,10 @@ from imagenet_jax.train.steps import normalize_images, topk_correct
 
 
 def eval_logits(model: nn.Module, state, images: jax.Array, mean: Sequence[float], std: Sequence[float],
-                class_subset: Sequence[int] | None = None) -> jax.Array:
+                class_subset: Sequence[int] | None = None, **apply_kwargs) -> jax.Array:
     """The model's eval-mode logits of uint8-valued images, restricted to `class_subset` when given."""
     outputs = model.apply({"params": state.params, "batch_stats": state.batch_stats},
-                          normalize_images(images, mean, std), train=False)
+                          normalize_images(images, mean, std), train=False, **apply_kwargs)
     logits, _ = split_outputs(outputs)
     if class_subset is not None:
         logits = jnp.take(logits, jnp.asarray(class_subset, jnp.int32), axis=-1)

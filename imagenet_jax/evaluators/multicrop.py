@@ -1,12 +1,15 @@
-"""`multicrop`: softmax averaged over crops: center, ten_crop (AlexNet/ResNet protocol) and multiple scales (VGG).
+"""`multicrop`: softmax averaged over crops: center, ten_crop (AlexNet/ResNet protocol), dense (VGG) and scales.
 
 The input pipeline delivers each image as the center `resize` x `resize` square (short side resized to
 `resize`, default image_size / crop_pct, then center-cropped); crops of image_size are cut on device.
 `ten_crop` is torchvision's TenCrop: the four corners and the center (five_crop's order: top-left, top-right,
 bottom-left, bottom-right, center), then the same five of the horizontally flipped image. With `scales`
 (short sides Q), the square is resized on device to each Q and cropped there (multi-scale, VGG's table 4
-protocol with crops): VGG's dense, fully-convolutional evaluation is NOT implemented, because models with
-fixed-size classifier heads (VGG's FC layers as Dense, AlexNet) cannot take larger inputs here.
+protocol with crops). `dense` is VGG's dense evaluation (Sec. 3.2): the whole Q x Q square and its mirror go
+through the net with its FC layers applied as convolutions (models whose `supports_dense_eval` is True: the VGG
+family), the class-score map is averaged, and the softmax of the two (and of every scale) is averaged. Unlike
+the paper, the input is the central square of the short-side-Q image rather than the whole rectangle, so that a
+batch has one shape.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, s
 from imagenet_jax.evaluators.classification import averages, correct, eval_logits
 from imagenet_jax.evaluators.registry import register
 
-MODES = ("center", "ten_crop")
+MODES = ("center", "ten_crop", "dense")
 
 
 def crop_boxes(height: int, width: int, size: int, mode: str) -> list[tuple[int, int, bool]]:
-    """(top, left, from the horizontally flipped image) of each crop, in torchvision's order."""
+    """(top, left, from the horizontally flipped image) of each crop, in torchvision's order (dense: the whole
+    image and its mirror)."""
+    if mode == "dense":
+        return [(0, 0, False), (0, 0, True)]
     center = (int(round((height - size) / 2.0)), int(round((width - size) / 2.0)))
     if mode == "center":
         return [(*center, False)]
@@ -38,6 +44,8 @@ def crops(images: jax.Array, size: int, mode: str) -> list[jax.Array]:
     """The crops of NHWC `images` (static shapes), in crop_boxes' order."""
     height, width = images.shape[1], images.shape[2]
     flipped = images[:, :, ::-1]
+    if mode == "dense":
+        return [images, flipped]
     return [(flipped if flip else images)[:, top:top + size, left:left + size]
             for top, left, flip in crop_boxes(height, width, size, mode)]
 
@@ -86,12 +94,17 @@ class MultiCrop(Evaluator):
         if min((self.square, *self.scales)) < size:
             raise ConfigError(f"config.evals.{self.name}: resize/scales must be >= the crop size {size}.")
         mode = self.options["mode"]
+        dense = {"dense": True} if mode == "dense" else {}
+        if dense and not getattr(context.model, "supports_dense_eval", False):
+            raise ConfigError(f"config.evals.{self.name}.mode='dense' needs a model whose classifier can slide over "
+                              f"the feature map (the VGG family); {type(context.model).__name__} cannot: use "
+                              "ten_crop or center.")
         classes = context.num_classes if self.eval_set.class_subset is None else len(self.eval_set.class_subset)
 
         def step(state, batch):
             probabilities = averaged_probabilities(
                 lambda view: eval_logits(context.model, state, view, context.mean, context.std,
-                                         self.eval_set.class_subset), batch["image"], size, mode, self.scales)
+                                         self.eval_set.class_subset, **dense), batch["image"], size, mode, self.scales)
             mask = scored_mask(batch)
             weights = mask.astype(jnp.float32)
             labels = jnp.clip(batch["label"], 0, classes - 1)

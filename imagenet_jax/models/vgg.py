@@ -49,14 +49,20 @@ class VGG(nn.Module):
         dropout.check_rate("dropout_rate", self.dropout_rate)
         super().__post_init__()
 
+    supports_dense_eval = True  # __call__(..., dense=True): the paper's fully-convolutional test (evaluators)
+
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False, dense: bool = False) -> jax.Array:
+        """Logits of NHWC images. dense=True is the paper's dense evaluation: the FC layers slide over the feature
+        map as convolutions (fc1 a pooled_size x pooled_size conv, fc2 and head 1x1) and the class-score map is
+        averaged spatially, so a larger image gives the scores of every window; at the training size it equals
+        the plain call."""
         # torchvision's initialisation: He-normal (fan-out) convolutions, N(0, 0.01) linear layers.
         conv = functools.partial(
             nn.Conv, kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"), dtype=self.dtype,
             conv_general_dilated=conv_lowering.conv_general_dilated,  # small maps as patches + matmul on CPU
         )
-        dense = functools.partial(nn.Dense, kernel_init=nn.initializers.normal(0.01), dtype=self.dtype)
+        linear = functools.partial(nn.Dense, kernel_init=nn.initializers.normal(0.01), dtype=self.dtype)
         x = x.astype(self.dtype)
         for stage, (features, kernels) in enumerate(self.stages, start=1):
             for index, kernel in enumerate(kernels, start=1):
@@ -74,14 +80,28 @@ class VGG(nn.Module):
                 if self.lrn and stage == 1 and index == 1:
                     x = local_response_norm(x)
             x = nn.max_pool(x, (2, 2), (2, 2))
-        x = adaptive_avg_pool(x, (self.pooled_size, self.pooled_size))
-        x = x.reshape(x.shape[0], -1)
-        x = nn.relu(dense(self.classifier_width, name="fc1")(x))
+        size = self.pooled_size
+        if dense and min(x.shape[1:3]) > size:
+            x = sliding_windows(x, size)  # [N, h, w, size*size*C]: fc1 over each window is fc1 as a conv
+        else:
+            x = adaptive_avg_pool(x, (size, size))
+            x = x.reshape(x.shape[0], -1)
+        x = nn.relu(linear(self.classifier_width, name="fc1")(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        x = nn.relu(dense(self.classifier_width, name="fc2")(x))
+        x = nn.relu(linear(self.classifier_width, name="fc2")(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        x = dense(self.num_classes, name="head")(x)
+        x = linear(self.num_classes, name="head")(x)
+        if x.ndim == 4:
+            x = jnp.mean(x, axis=(1, 2))  # the class-score map, sum-pooled (averaged) as in the paper
         return x.astype(jnp.float32)
+
+
+def sliding_windows(x: jax.Array, size: int) -> jax.Array:
+    """Every size x size window of NHWC `x` (stride 1), flattened in (row, column, channel) order like the
+    classifier's reshape, so a Dense layer over the last axis is the convolution with its kernel."""
+    height, width = x.shape[1] - size + 1, x.shape[2] - size + 1
+    windows = [x[:, i:i + height, j:j + width] for i in range(size) for j in range(size)]
+    return jnp.concatenate(windows, axis=-1)
 
 
 def _vgg_factory(configuration: str, **defaults: Any):

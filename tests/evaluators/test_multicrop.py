@@ -49,3 +49,18 @@ def test_options_are_validated_with_the_key_named():
         MultiCrop.validate("mc", {"mode": "twelve"})
     with pytest.raises(ConfigError, match=r"config.evals.mc.scales"):
         MultiCrop.validate("mc", {"scales": 256})
+
+
+def test_dense_views_are_the_whole_image_and_its_mirror():
+    image = jnp.arange(2 * 5 * 7 * 1, dtype=jnp.float32).reshape(2, 5, 7, 1)
+    whole, mirrored = crops(image, 3, "dense")
+    np.testing.assert_array_equal(np.asarray(whole), np.asarray(image))
+    np.testing.assert_array_equal(np.asarray(mirrored), np.asarray(image[:, :, ::-1]))
+    assert crop_boxes(5, 7, 3, "dense") == [(0, 0, False), (0, 0, True)]
+
+
+def test_dense_mode_needs_a_model_whose_classifier_slides():
+    from imagenet_jax import models
+
+    assert getattr(models.create("vgg_small"), "supports_dense_eval", False)
+    assert not getattr(models.create("resnet_small"), "supports_dense_eval", False)
