@@ -5,7 +5,8 @@
 jax2onnx turns `lax.reduce_window_max` over NHWC into a 4-D ONNX MaxPool, which onnxruntime refuses; Flax's
 `max_pool`, which it converts properly (NCHW transposes around a 2-D MaxPool), is only recognised when called
 with keywords. So the serving function is traced to a jaxpr first and replayed with every unpadded NHWC max
-pool routed through `flax.linen.max_pool(x, window_shape=..., strides=...)`; everything else is rebound as is.
+pool routed through `flax.linen.max_pool(x, window_shape=..., strides=...)` (a padded one, as GoogLeNet's and
+Inception's "same" and ceil-mode pools, first pads with -inf explicitly); everything else is rebound as is.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ _INLINED = ("jaxpr", "call_jaxpr", "fun_jaxpr")  # params holding the ClosedJaxp
 def _replay(jaxpr, consts, *args):
     import flax.linen as nn
     import jax.extend.core as jax_core
+    import jax.numpy as jnp
 
     env = {}
 
@@ -69,9 +71,12 @@ def _replay(jaxpr, consts, *args):
         inner = next((params[key] for key in _INLINED if key in params), None)
         if inner is not None:  # jit, custom_jvp (relu), ...: inlined (no gradients here), pools inside found too
             outputs = _replay(inner.jaxpr, inner.consts, *values)
-        elif eqn.primitive.name == "reduce_window_max" and _is_unpadded_spatial_pool(params):
-            window, strides = params["window_dimensions"], params["window_strides"]
-            outputs = [nn.max_pool(values[0], window_shape=tuple(window[1:-1]), strides=tuple(strides[1:-1]),
+        elif eqn.primitive.name == "reduce_window_max" and _is_spatial_pool(params):
+            window, strides, padding = params["window_dimensions"], params["window_strides"], params["padding"]
+            x = values[0]
+            if any(low or high for low, high in padding):  # max ignores -inf, as the padded pool does
+                x = jnp.pad(x, [tuple(pad) for pad in padding], constant_values=-jnp.inf)
+            outputs = [nn.max_pool(x, window_shape=tuple(window[1:-1]), strides=tuple(strides[1:-1]),
                                    padding="VALID")]
         else:
             outputs = eqn.primitive.bind(*values, **params)
@@ -80,8 +85,8 @@ def _replay(jaxpr, consts, *args):
     return [read(var) for var in jaxpr.outvars]
 
 
-def _is_unpadded_spatial_pool(params: dict) -> bool:
-    window, strides = params["window_dimensions"], params["window_strides"]
+def _is_spatial_pool(params: dict) -> bool:
+    window, strides, padding = params["window_dimensions"], params["window_strides"], params["padding"]
     return (len(window) == 4 and window[0] == window[-1] == 1 and strides[0] == strides[-1] == 1
-            and all(low == high == 0 for low, high in params["padding"])
+            and all(low == high == 0 for low, high in (padding[0], padding[-1]))
             and all(d == 1 for d in (*params["base_dilation"], *params["window_dilation"])))

@@ -69,3 +69,26 @@ def test_unknown_checkpoint_is_an_error_not_a_traceback(tiny_run, tmp_path, caps
     assert export_cli.main(["--workdir", tiny_run, "--format", "stablehlo", "--output", str(tmp_path / "x"),
                             "--checkpoint", "5"]) == 2
     assert "no checkpoint at step 5" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # jax2onnx converts GoogLeNet's ~60 convolutions in about a minute
+def test_onnx_of_googlenet_with_padded_and_ceil_mode_pools_matches_in_onnxruntime():
+    import jax
+    import jax.numpy as jnp
+    import onnxruntime
+    from jax2onnx import to_onnx
+
+    from imagenet_jax import models
+    from imagenet_jax.export.onnx_model import replayable
+    from imagenet_jax.models.conv_lowering import conv_lowering_mode
+
+    model = models.create("googlenet", num_classes=5, aux_logits=False)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    variables = jax.jit(lambda x: model.init(jax.random.key(0), x))(images)
+    expected = np.asarray(model.apply(variables, images))
+    spec = jax.ShapeDtypeStruct((2, 64, 64, 3), jnp.float32)
+    with conv_lowering_mode("xla"):
+        onnx_model = to_onnx(replayable(lambda x: model.apply(variables, x), spec), [spec], model_name="googlenet")
+    session = onnxruntime.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: images})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
