@@ -70,7 +70,7 @@ def prunable_paths(params: Any, include, exclude) -> dict[str, bool]:
 
 def prune(*, target_sparsity: float, initial_sparsity: float = 0.0, begin_step: int = 0, end_step: int,
           frequency: int = 100, scope: str = "global", structure: str = "unstructured",
-          include=(r".*kernel",), exclude=()) -> optax.GradientTransformation:
+          include=(r".*kernel",), exclude=(r"stem.*", r"head/.*")) -> optax.GradientTransformation:
     """The pruning transform: apply it after the optimizer (it needs `params` in `update`)."""
     schedule = dict(initial=initial_sparsity, target=target_sparsity, begin=begin_step, end=end_step)
 

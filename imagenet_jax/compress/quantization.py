@@ -6,10 +6,10 @@ and nn.Dense) and quantizes the kernel per output channel and the activations pe
   straight-through gradients) when the loop creates it, so training and its evaluations see int8 rounding. The
   activation scales are dynamic (per batch): static ones would need a "quant_stats" collection the train step does
   not carry. The parameter tree is the float model's, so checkpoints, EMA and export are unchanged.
-- PTQ (`python -m imagenet_jax.compress quantize`): `calibrate` runs the float (or QAT-trained) weights with
-  static activation scales over training batches, collecting qwix "quant_stats" (running mean of per-batch
-  absmax); `quantize` converts the params with `qwix.quantize_params` into int8 weights + scales, evaluated by
-  qwix's PtqProvider model, whose convolutions and matmuls run int8 x int8 with int32 accumulation.
+- PTQ (`python -m imagenet_jax.compress quantize`): `calibrate` runs the float (or QAT-trained) model over training
+  batches, collecting qwix "quant_stats" for static activation scales (mean over batches of each example's absmax,
+  qwix's own statistic and names); `quantize` converts the params with `qwix.quantize_params` into int8 weights
+  + scales, evaluated by qwix's PtqProvider model: convolutions and matmuls run int8 x int8 into int32.
 BatchNorm, biases and the pooling stay float (not folded). Convolutions go through XLA's convolution
 (cpu_conv_lowering="xla"): the patches + matmul lowering reshapes the kernel, which qwix's PTQ cannot follow.
 """
@@ -71,7 +71,7 @@ def calibrate(model: nn.Module, variables: dict, batches: Iterable[jax.Array], w
     """qwix quant_stats (running absmax of each conv/dense input) over normalized NHWC float batches."""
     qwix = _qwix()
     _use_xla_convolutions()
-    observer = qwix.quantize_model(model, qwix.QtProvider(rules(weight_dtype, act_dtype, static_activations=True)))
+    observer = qwix.quantize_model(model, _observer_provider(rules(weight_dtype, act_dtype, static_activations=True)))
 
     @jax.jit
     def step(quant_stats, images):
@@ -86,6 +86,53 @@ def calibrate(model: nn.Module, variables: dict, batches: Iterable[jax.Array], w
     if not count:
         raise ValueError("calibrate() got no batches")
     return jax.device_get(quant_stats)
+
+
+def _observer_provider(quantization_rules: list):
+    """A qwix QtProvider that only records quant_stats (computing in float), under the names PTQ reads them.
+
+    qwix 0.1.8's own QtProvider updates a convolution's static-scale statistics inside its custom_vjp, which leaks a
+    tracer under linen (UnexpectedTracerError); its dot_general path records them outside. This records both outside.
+    """
+    qwix = _qwix()
+    from qwix._src.core import conv_general as quantized_conv
+    from qwix._src.core import dot_general as quantized_dot
+    from qwix._src.core import qarray
+    from qwix._src.utils import flax_util
+
+    class Observer(qwix.QtProvider):
+        def conv_general_dilated(self, lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                                 dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
+                                 preferred_element_type=None, out_sharding=None):
+            rule, op_id = self._get_current_rule_and_op_id("conv_general_dilated")
+            if rule is not None and rule.weight_qtype is not None and rule.act_qtype is not None:
+                numbers = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+                how = quantized_conv.get_how_to_quantize(dimension_numbers=numbers, for_lhs=True, qtype=rule.act_qtype,
+                                                         calibration_method=rule.act_calibration_method)
+                self._update_and_get_quant_stat(f"{op_id}_lhs", rule.act_batch_axes, qarray.calibrate(lhs, how))
+            return jax.lax.conv_general_dilated(
+                lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+                dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
+                batch_group_count=batch_group_count, precision=precision,
+                preferred_element_type=preferred_element_type, out_sharding=out_sharding)
+
+        def dot_general(self, lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None, *,
+                        out_sharding=None):
+            rule, op_id = self._get_current_rule_and_op_id("dot_general")
+            if rule is not None and rule.weight_qtype is not None and rule.act_qtype is not None:
+                operands = [("lhs", lhs, True)]
+                if flax_util.find_param(rhs) is None:  # an activation on both sides (PTQ quantizes both)
+                    operands.append(("rhs", rhs, False))
+                for side, operand, for_lhs in operands:
+                    how = quantized_dot.get_how_to_quantize(
+                        dimension_numbers=dimension_numbers, ndims=(lhs.ndim, rhs.ndim), for_lhs=for_lhs,
+                        qtype=rule.act_qtype, tile_size=rule.tile_size, calibration_method=rule.act_calibration_method)
+                    self._update_and_get_quant_stat(f"{op_id}_{side}", rule.act_batch_axes,
+                                                    qarray.calibrate(operand, how))
+            return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
+                                       preferred_element_type=preferred_element_type, out_sharding=out_sharding)
+
+    return Observer(quantization_rules)
 
 
 def quantize(model: nn.Module, variables: dict, quant_stats: dict, input_shape: tuple[int, ...],

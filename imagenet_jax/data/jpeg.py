@@ -42,15 +42,19 @@ def _branch_index(ratio: tf.Tensor) -> tf.Tensor:
     return tf.gather(tf.constant([0, 0, 1, 0, 2, 0, 0, 0, 3], tf.int32), ratio)  # position of ratio in RATIOS
 
 
-def decode_and_crop(image: tf.Tensor, window: tf.Tensor, channels: int, ratio: tf.Tensor) -> tf.Tensor:
-    """The crop `window` (full-resolution [y, x, h, w]) of JPEG bytes `image`, decoded at 1/ratio scale."""
-    shape = tf.image.extract_jpeg_shape(image)
+def decode_and_crop(image: tf.Tensor, window: tf.Tensor, channels: int, ratio: tf.Tensor,
+                    shape: tf.Tensor | None = None) -> tf.Tensor:
+    """The crop `window` (full-resolution [y, x, h, w]) of JPEG bytes `image`, decoded at 1/ratio scale; `shape`:
+    the image's full-resolution shape when the caller has it."""
+    shape = tf.image.extract_jpeg_shape(image) if shape is None else shape
 
-    def branch(candidate: int):
+    def scaled(candidate: int):
         return lambda: tf.image.decode_and_crop_jpeg(
             image, scaled_window(window, shape, candidate), channels=channels, ratio=candidate)
 
-    decoded = tf.switch_case(_branch_index(ratio), [branch(candidate) for candidate in RATIOS])
+    # The common case at full scale takes a plain conditional branch (cheaper than the multi-way switch).
+    decoded = tf.cond(tf.equal(ratio, 1), scaled(1),
+                      lambda: tf.switch_case(_branch_index(ratio) - 1, [scaled(r) for r in RATIOS[1:]]))
     return tf.ensure_shape(decoded, (None, None, channels))
 
 

@@ -1,4 +1,5 @@
-"""Preprocessing ops chained by name ("random_resized_crop|flip_lr"), run inside tf.data on the host.
+"""Preprocessing ops chained by name ("random_resized_crop|flip_lr"), run inside tf.data on the host; arguments are
+Python literals, positional or by keyword ("random_resized_crop(0.25, max_upscale=0)"), checked against the op.
 
 Each op maps an image to an image and draws its randomness from a stateless seed, so an example's
 augmentation depends only on (run seed, example position): resumed runs see exactly the same pixels.
@@ -133,13 +134,15 @@ def _image_shape(image: tf.Tensor) -> tf.Tensor:
     return tf.shape(image)
 
 
-def _crop(image: tf.Tensor, window: tf.Tensor, channels: int, ratio: tf.Tensor | None = None) -> tf.Tensor:
-    """Crops window [y, x, h, w]; decodes only the window when the bytes are a JPEG, at 1/ratio scale if given."""
+def _crop(image: tf.Tensor, window: tf.Tensor, channels: int, ratio: tf.Tensor | None = None,
+          shape: tf.Tensor | None = None) -> tf.Tensor:
+    """Crops window [y, x, h, w]; decodes only the window when the bytes are a JPEG, at 1/ratio scale if given
+    (`shape`: the image's shape, when known)."""
     if image.dtype == tf.string:
         return tf.cond(
             _is_jpeg(image),
             lambda: tf.image.decode_and_crop_jpeg(image, window, channels=channels) if ratio is None
-            else jpeg.decode_and_crop(image, window, channels, ratio),
+            else jpeg.decode_and_crop(image, window, channels, ratio, shape),
             lambda: _crop(decode(image, channels), window, channels),
         )
     return image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
@@ -220,11 +223,12 @@ def random_resized_crop(
     A JPEG decodes only the window, at 1/2, 1/4 or 1/8 scale when that still leaves each side at least
     image_size / max_upscale pixels (0: always full scale); see imagenet_jax/data/jpeg.py.
     """
-    window = inception_crop_window(_image_shape(image), seed, area_min, area_max, ratio_min, ratio_max, attempts)
+    shape = _image_shape(image)
+    window = inception_crop_window(shape, seed, area_min, area_max, ratio_min, ratio_max, attempts)
     ratio = None
     if image.dtype == tf.string and max_upscale > 0:
         ratio = jpeg.decode_ratio(window[2], window[3], context.image_size, max_upscale)
-    cropped = _crop(image, window, context.channels, ratio)
+    cropped = _crop(image, window, context.channels, ratio, shape)
     return _resize(cropped, (context.image_size, context.image_size), context)
 
 

@@ -140,7 +140,7 @@ def test_bad_pruning_keys_raise_config_errors_naming_the_key():
                                ("scope", "net", "config.pruning.scope"),
                                ("structure", "filter", "config.pruning.structure"),
                                ("frequency", 0, "config.pruning.frequency"),
-                               ("include", r"(", "config.pruning.include")]:
+                               ("include", (r"(",), "config.pruning.include")]:
         bad = ml_collections.ConfigDict(config.to_dict())
         bad.pruning[key] = value
         with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):

@@ -81,7 +81,7 @@ def test_linear_probe_trains_only_the_classifier():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"freeze": "stem_.*"}, "config.freeze='stem_.*' must be a tuple"),
+    ({"freeze": (3,)}, "config.freeze: 3 must be a regex string"),
     ({"freeze": ("stem_(",)}, "config.freeze: 'stem_(' is not a regular expression"),
     ({"linear_probe": True}, "config.linear_probe=True trains only the classifier"),
 ])
