@@ -264,6 +264,9 @@ def main() -> None:
         entry["images_per_second_per_core"] = entry["images_per_second"] / entry["cores"]
         if one_core and entry["cores"] > 1:  # 1.0 = linear scaling from one core
             entry["scaling"] = entry["images_per_second"] / (entry["cores"] * one_core["images_per_second"])
+            # The same from CPU time: below 1 when running in parallel costs CPU; unlike "scaling", it does not
+            # fall when other jobs take the machine's cores.
+            entry["cpu_scaling"] = entry["images_per_cpu_second"] / one_core["images_per_cpu_second"]
     ratios = {}
     for cores in core_counts:
         for baseline in BASELINES:
@@ -284,7 +287,8 @@ def main() -> None:
         "mean_jpeg_bytes": next(iter(runs.values()))[0]["mean_jpeg_bytes"],
         "results": summary, "ratios": ratios}
     for key, entry in summary.items():
-        scaling = f", scaling {entry['scaling']:.2f}x linear" if "scaling" in entry else ""
+        scaling = (f", scaling {entry['scaling']:.2f}x linear ({entry['cpu_scaling']:.2f}x per CPU-s)"
+                   if "scaling" in entry else "")
         print(f"{key}: {entry['images_per_second']:.0f} images/s ({entry['images_per_second_per_core']:.0f} per core"
               f"{scaling}), {entry['images_per_cpu_second']:.0f} per CPU-s, {entry['output']}")
     for key, ratio in ratios.items():

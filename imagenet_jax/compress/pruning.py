@@ -12,8 +12,8 @@ Each update is masked (pruned weights get no update) and the weights pruned at t
 (the update is -param there), so params hold exact zeros wherever the mask is 0.
 Scope "layer" prunes round(s * n) weights of each prunable kernel; "global" ranks all prunable weights together.
 Structure "channel" prunes whole output channels (the last axis of conv HWIO and dense (in, out) kernels) by their
-L2 norm; globally, channels are ranked by RMS (L2 / sqrt(weights per channel)) so layers of different fan-in
-compare; s is then the fraction of output channels pruned.
+L2 norm; globally, by L2 norm relative to their layer's mean channel norm (so a layer's fan-in does not decide
+its share); s is then the fraction of output channels pruned, not of weights.
 """
 
 from __future__ import annotations
@@ -127,9 +127,10 @@ def _scores(kernel: jax.Array, structure: str) -> jax.Array:
     kernel = kernel.astype(jnp.float32)
     if structure == "unstructured":
         return jnp.abs(kernel)
-    per_channel = kernel.reshape(-1, kernel.shape[-1])
-    # RMS rather than L2 so channels of layers with different fan-in are comparable under global ranking.
-    return jnp.sqrt(jnp.mean(per_channel**2, axis=0))
+    norms = jnp.linalg.norm(kernel.reshape(-1, kernel.shape[-1]), axis=0)
+    # Relative to the layer's mean channel norm: under global ranking a layer's fan-in (which sets its init scale)
+    # must not decide how many of its channels go; within a layer the order is the L2 norm's.
+    return norms / jnp.maximum(jnp.mean(norms), jnp.finfo(jnp.float32).tiny)
 
 
 def _keep_smallest_pruned(scores: jax.Array, sparsity) -> jax.Array:

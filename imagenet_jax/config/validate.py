@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 import math
 import re
 
@@ -142,7 +144,16 @@ def config_drift(stored: dict, current: dict) -> list[str]:
     """Keys whose values differ between a checkpoint's config and this run's, ignoring resume-safe keys."""
     stored, current = _with_holdout(stored), _with_holdout(current)
     keys = (set(stored) | set(current)) - RESUME_SAFE_KEYS
+    # A key newer than the checkpoint, left at its default, is what the older code did: not a change.
+    defaults = _base_defaults()
+    keys = {key for key in keys if key in stored or key not in defaults
+            or _normalized(current.get(key)) != _normalized(defaults[key])}
     return sorted(key for key in keys if _normalized(stored.get(key)) != _normalized(current.get(key)))
+
+
+@functools.lru_cache(maxsize=1)
+def _base_defaults() -> dict:
+    return json.loads(get_base_config().to_json_best_effort())
 
 
 def _with_holdout(config: dict) -> dict:

@@ -3,7 +3,9 @@ more pixels than the output needs.
 
 libjpeg scales in the DCT domain (an NxN inverse DCT of each 8x8 block's low frequencies), so a 1/2-scale decode
 does a quarter of the inverse-DCT, chroma-upsampling and color-conversion work and hands a quarter of the pixels
-to the resize; entropy decoding (Huffman) costs the same. TensorFlow's `decode_and_crop_jpeg` takes `ratio` too,
+to the resize; entropy decoding (Huffman) costs the same, and on ImageNet-like JPEGs (~110 KB) it is ~80% of the
+decode, so this is speed-neutral there (BENCHMARKS.md, "Input pipeline"): what it changes is fidelity (the DCT
+scaling low-passes before the resize). TensorFlow's `decode_and_crop_jpeg` takes `ratio` too,
 with the crop window in the coordinates of the scaled image: `scaled_window` maps a full-resolution window there,
 keeping its area and aspect (each edge moves by at most half a scaled pixel).
 """
@@ -52,7 +54,7 @@ def decode_and_crop(image: tf.Tensor, window: tf.Tensor, channels: int, ratio: t
         return lambda: tf.image.decode_and_crop_jpeg(
             image, scaled_window(window, shape, candidate), channels=channels, ratio=candidate)
 
-    # The common case at full scale takes a plain conditional branch (cheaper than the multi-way switch).
+    # Full scale, the common case at 224 px, takes a plain two-way branch; the multi-way switch only the rest.
     decoded = tf.cond(tf.equal(ratio, 1), scaled(1),
                       lambda: tf.switch_case(_branch_index(ratio) - 1, [scaled(r) for r in RATIOS[1:]]))
     return tf.ensure_shape(decoded, (None, None, channels))

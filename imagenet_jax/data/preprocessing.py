@@ -20,8 +20,10 @@ import tensorflow as tf
 from imagenet_jax.data import jpeg
 from imagenet_jax.errors import ConfigError
 
-# random_resized_crop's default: a JPEG crop decodes at reduced scale when each side then still has at least
-# image_size / MAX_UPSCALE pixels (measured in BENCHMARKS.md, "Input pipeline").
+# random_resized_crop's default: a JPEG crop decodes at 1/2-1/8 scale when each side then still has at least
+# image_size / MAX_UPSCALE pixels. 1.0 never upscales more than the full decode would: same speed on ImageNet-like
+# JPEGs (Huffman decoding dominates), closer to an antialiased resize, and no 224 px crop of an ImageNet-sized
+# image changes (BENCHMARKS.md, "Input pipeline"); 0 turns it off.
 MAX_UPSCALE = 1.0
 INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
 
@@ -74,7 +76,8 @@ def parse_chain(chain: str, key: str = "preprocess") -> list[tuple[str, tuple, d
                 raise ConfigError(f"config.{key}: op {part!r} is missing its closing parenthesis.")
             try:
                 call = ast.parse(f"op({rest[:-1]})", mode="eval").body
-                if not isinstance(call, ast.Call) or any(keyword.arg is None for keyword in call.keywords):
+                if (not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name)
+                        or any(keyword.arg is None for keyword in call.keywords)):
                     raise ValueError("expected op(value, ..., name=value, ...)")
                 args = tuple(ast.literal_eval(arg) for arg in call.args)
                 kwargs = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}

@@ -219,3 +219,12 @@ def test_a_changed_holdout_changes_the_training_set_and_is_refused_on_resume():
         "evals.*.holdout"]
     older_run = {"minival_examples": 50, "model": "resnet50"}  # before config.evals held it
     assert config_drift(older_run, stored) == []
+
+
+def test_keys_newer_than_the_checkpoint_at_their_defaults_are_not_a_change():
+    from imagenet_jax.config.base import get_base_config
+
+    current = json.loads(get_base_config().to_json_best_effort())
+    older = {key: value for key, value in current.items() if key not in ("pruning", "label_smoothing")}
+    assert config_drift(older, current) == []
+    assert config_drift(older, {**current, "label_smoothing": 0.2}) == ["label_smoothing"]
