@@ -113,7 +113,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         logging.info("resumed from step %d of %d", start_step, total_steps)
     eval_runner = evaluators.EvalRunner(config, eval_info, evaluators.EvalContext(
         config, model, num_classes, mesh, state_sharding, local_eval_batch_size, workdir, process_index,
-        process_count))  # the main split, minival, config.extra_eval_splits, config.evals
+        process_count))  # the main split, then every config.evals set
     logged_splits = eval_runner.names
     if state.ema is not None:
         logged_splits += [name + ema_lib.SPLIT_SUFFIX for name in logged_splits]
