@@ -276,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="rewrite a dataset prepared in TFDS's tfrecord format as array_record, in place")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete the prepared dataset first and prepare it again (a damaged record file)")
+    parser.add_argument("--export_folder", default="",
+                        help="then write --classes of the prepared dataset as an image folder here")
+    parser.add_argument("--classes", default="", help="with --export_folder: e.g. 0-7 or 8,9")
+    parser.add_argument("--per_class", type=int, default=0, help="with --export_folder: first N images per class")
+    parser.add_argument("--splits", default="train,test", help="with --export_folder: the splits to write")
     args = parser.parse_args(argv)
     from imagenet_jax.data import datasets, folders
 
@@ -294,6 +299,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.overwrite:  # after the source checks: never delete data that cannot be made again here
                 remove_prepared(args.dataset, data_dir)
             counts = prepare_tfds(args.dataset, args.manual_dir, data_dir)
+        if args.export_folder:
+            from imagenet_jax.data import pipeline, subset_folders
+
+            info = pipeline.load_dataset(args.dataset, data_dir, args.manual_dir)
+            classes = subset_folders.parse_classes(args.classes or f"0-{info.num_classes - 1}", info.num_classes)
+            written = subset_folders.write_class_subset(info, args.splits.split(","), classes, args.export_folder,
+                                                        args.per_class)
+            print(f"wrote folder:{args.export_folder}: " + ", ".join(f"{s} {n}" for s, n in written.items()))
     except UserFacingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
