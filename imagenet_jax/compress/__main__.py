@@ -2,11 +2,12 @@
 
     python -m imagenet_jax.compress report --workdir DIR [--checkpoint latest|best|STEP] [--evaluate] [--json PATH]
     python -m imagenet_jax.compress quantize --workdir DIR [--checkpoint ...] [--calibration-steps N]
-        [--batch-size B] [--eval-batches N] [--json PATH]
+        [--batch-size B] [--eval-batches N] [--json PATH] [--export stablehlo|savedmodel|onnx --output PATH]
 
 `report`: sparsity per layer, parameter count (total, nonzero), model size and the checkpoint's accuracy (from
 metrics.jsonl, or evaluated with --evaluate). `quantize`: int8 post-training quantization through qwix, calibrated
-on N training batches; accuracy of the float and the quantized model, their size and CPU latency per batch.
+on N training batches; accuracy of the float and the quantized model, their size and CPU latency per batch; with
+--export, the quantized model is written in that format (as `python -m imagenet_jax.export` writes float ones).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main(argv: Sequence[str]) -> int:
                           help="training batches to calibrate on (0: config.quantization.calibration_steps)")
     quantize.add_argument("--batch-size", type=int, default=256)
     quantize.add_argument("--eval-batches", type=int, default=0, help="eval batches scored (0: the whole split)")
+    quantize.add_argument("--export", default="", help="also export the quantized model: stablehlo|savedmodel|onnx")
+    quantize.add_argument("--output", default="", help="with --export: the exported model's path")
     args = parser.parse_args(argv)
     from imagenet_jax.compress import report
 
@@ -47,7 +50,7 @@ def main(argv: Sequence[str]) -> int:
             text = report.format_report(result)
         else:
             result = report.quantize(args.workdir, args.checkpoint, args.calibration_steps or None, args.batch_size,
-                                     args.eval_batches or None)
+                                     args.eval_batches or None, export_format=args.export, export_output=args.output)
             text = report.format_quantize(result)
     except UserFacingError as error:
         print(f"error: {error}", file=sys.stderr)

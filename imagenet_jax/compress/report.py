@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from imagenet_jax.errors import UserFacingError
 from imagenet_jax.parallel.mesh import leaf_path
 from imagenet_jax.runs import Run, load_run
 
@@ -78,8 +79,10 @@ def format_report(result: dict) -> str:
 
 
 def quantize(workdir: str, checkpoint: str | int = "latest", calibration_steps: int | None = None,
-             batch_size: int = 256, eval_batches: int | None = None, latency_repeats: int = 10) -> dict:
-    """int8 PTQ of a run's checkpoint via qwix: float vs quantized top-1, size and CPU latency per batch."""
+             batch_size: int = 256, eval_batches: int | None = None, latency_repeats: int = 10,
+             export_format: str = "", export_output: str = "") -> dict:
+    """int8 PTQ of a run's checkpoint via qwix: float vs quantized top-1, size and CPU latency per batch; with
+    export_format, the quantized model is also exported (imagenet_jax.export's formats) to export_output."""
     from imagenet_jax import models
     from imagenet_jax.compress import quantization
     from imagenet_jax.models.outputs import split_outputs
@@ -123,6 +126,11 @@ def quantize(workdir: str, checkpoint: str | int = "latest", calibration_steps: 
     ptq_top1 = _top1(ptq_fn, eval_images)
     ptq_latency = quantization.latency_seconds(ptq_fn, probe, latency_repeats)
     count = sum(int(np.sum(batch["mask"] & (batch["label"] >= 0))) for batch in eval_images)
+    exported = []
+    if export_format:
+        exported = _export_quantized(run, restored.step, ptq_model, ptq_variables, normalize, export_format,
+                                     export_output, {"weight_dtype": weight_dtype, "act_dtype": act_dtype,
+                                                     "calibration_batches": len(calibration), "library": "qwix"})
     return {
         "workdir": workdir, "step": restored.step, "model": config.model, "trained_with": config.get(
             "quantization", {}).get("mode", "") or "float",
@@ -132,8 +140,37 @@ def quantize(workdir: str, checkpoint: str | int = "latest", calibration_steps: 
         "float_bytes": quantization.model_bytes(variables), "quantized_bytes": quantization.model_bytes(ptq_variables),
         "float_latency_ms": 1e3 * float_latency, "float_xla_conv_latency_ms": 1e3 * float_xla_latency,
         "quantized_latency_ms": 1e3 * ptq_latency, "latency_batch": int(probe.shape[0]),
-        "backend": jax.default_backend(),
+        "backend": jax.default_backend(), "exported": exported,
     }
+
+
+def _export_quantized(run: Run, step: int, ptq_model, ptq_variables: dict, normalize, fmt: str, output: str,
+                      quantization_info: dict) -> list[str]:
+    """Writes the quantized model in export format `fmt` (uint8 images in, float32 logits out)."""
+    import dataclasses
+
+    from imagenet_jax.export.common import FORMATS, export_source
+    from imagenet_jax.models.outputs import split_outputs
+
+    if fmt not in FORMATS:
+        raise UserFacingError(f"--export={fmt!r} is not one of {', '.join(FORMATS)}")
+    if not output:
+        raise UserFacingError("--export needs --output PATH (where the exported model is written)")
+
+    def apply(variables: dict, images: jax.Array) -> jax.Array:
+        return split_outputs(ptq_model.apply(variables, normalize(images), train=False))[0].astype(jnp.float32)
+
+    float_source = export_source(run, step)  # metadata, image size, class names of the same checkpoint
+    source = dataclasses.replace(float_source, function=lambda images: apply(ptq_variables, images),
+                                 variables=ptq_variables, apply=apply,
+                                 metadata={**float_source.metadata, "quantization": quantization_info})
+    if fmt == "stablehlo":
+        from imagenet_jax.export import stablehlo as writer
+    elif fmt == "savedmodel":
+        from imagenet_jax.export import savedmodel as writer
+    else:
+        from imagenet_jax.export import onnx_model as writer
+    return writer.export(source, output, run.config)
 
 
 def format_quantize(result: dict) -> str:

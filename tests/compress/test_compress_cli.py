@@ -57,10 +57,11 @@ def test_report_prints_the_checkpoints_exact_parameter_and_zero_counts(pruned_ru
 
 
 @pytest.mark.slow
-def test_quantize_reports_accuracy_delta_size_and_latency_of_the_int8_model(pruned_run):
+def test_quantize_reports_accuracy_delta_size_and_latency_of_the_int8_model_and_exports_it(pruned_run, tmp_path):
     pytest.importorskip("qwix")
+    exported = str(tmp_path / "int8.stablehlo")
     result = _compress("quantize", "--workdir", pruned_run, "--calibration-steps", "2", "--batch-size", "128",
-                       "--eval-batches", "4", "--json", "-")
+                       "--eval-batches", "4", "--json", "-", "--export", "stablehlo", "--output", exported)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["eval_examples"] == 512 and report["calibration_batches"] == 2
@@ -68,3 +69,19 @@ def test_quantize_reports_accuracy_delta_size_and_latency_of_the_int8_model(prun
     assert abs(report["top1_delta"]) < 0.05
     assert report["quantized_top1"] == pytest.approx(report["float_top1"] + report["top1_delta"])
     assert report["quantized_latency_ms"] > 0 and report["float_latency_ms"] > 0
+    # The exported int8 model, deserialized, scores the same eval images exactly as the quantized model did.
+    import jax
+
+    from imagenet_jax.export.stablehlo import load
+    from imagenet_jax.runs import load_run
+
+    assert report["exported"] == [exported, exported + ".metadata.json"]
+    assert json.loads(open(exported + ".metadata.json").read())["quantization"]["weight_dtype"] == "int8"
+    model = load(exported)
+    correct = scored = 0
+    for batch in load_run(pruned_run).eval_batches(4, 128):
+        keep = batch["mask"] & (batch["label"] >= 0)
+        predictions = np.asarray(jax.device_get(model.call(batch["image"]))).argmax(-1)
+        correct += int(np.sum((predictions == batch["label"]) & keep))
+        scored += int(np.sum(keep))
+    assert scored == 512 and correct / scored == pytest.approx(report["quantized_top1"], abs=1e-9)
