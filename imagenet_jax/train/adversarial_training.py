@@ -14,11 +14,11 @@ running averages see each batch once, as in clean training. Robust accuracy is t
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import jax
 import ml_collections
 
+from imagenet_jax.config.checks import check_sub_dict, is_number
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.robustness import attacks
 
@@ -56,11 +56,7 @@ class AdversarialTraining:
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """ConfigError naming the config.adversarial_training key that is unknown or out of range."""
-    spec = config.adversarial_training
-    if not isinstance(spec, ml_collections.ConfigDict) or set(spec.keys()) != set(FIELDS):
-        found = sorted(spec.keys()) if isinstance(spec, ml_collections.ConfigDict) else repr(spec)
-        raise ConfigError(f"config.adversarial_training must be a ConfigDict with exactly the fields "
-                          f"{', '.join(FIELDS)} (found {found}); see imagenet_jax/config/base.py.")
+    spec = check_sub_dict(config, "adversarial_training", FIELDS)
     if spec.method not in METHODS:
         raise ConfigError(f"config.adversarial_training.method={spec.method!r} is not one of: "
                           f"{', '.join(repr(method) for method in METHODS)} ('' is off).")
@@ -81,5 +77,4 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                           "its random start (without it, it overfits to the attack: catastrophic overfitting).")
 
 
-def _number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+_number = is_number

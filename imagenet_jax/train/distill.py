@@ -11,7 +11,6 @@ the TrainState: checkpoints hold the student only, and a resumed run loads the t
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any
 
 import flax.linen as nn
@@ -22,6 +21,7 @@ import numpy as np
 from flax import traverse_util
 from jax.sharding import Mesh
 
+from imagenet_jax.config.checks import check_sub_dict, is_number
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.models.outputs import split_outputs
 
@@ -105,11 +105,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     """ConfigError naming the config.distill key that is missing, unknown or out of range."""
     from imagenet_jax import models
 
-    spec = config.distill
-    if not isinstance(spec, ml_collections.ConfigDict) or set(spec.keys()) != set(FIELDS):
-        found = sorted(spec.keys()) if isinstance(spec, ml_collections.ConfigDict) else repr(spec)
-        raise ConfigError(f"config.distill must be a ConfigDict with exactly the fields {', '.join(FIELDS)} "
-                          f"(found {found}); see imagenet_jax/config/base.py.")
+    spec = check_sub_dict(config, "distill", FIELDS)
     if not isinstance(spec.teacher, str):
         raise ConfigError(f"config.distill.teacher={spec.teacher!r} must be a workdir or converted-weights path.")
     if not spec.teacher:
@@ -133,5 +129,4 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                           f"not {config.loss!r}.")
 
 
-def _number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+_number = is_number

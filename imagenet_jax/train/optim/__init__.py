@@ -9,11 +9,11 @@ weight_decay, lr_multipliers, weight_decay_multipliers, grad_clip_norm, grad_acc
 from __future__ import annotations
 
 import logging
-import numbers
 
 import ml_collections
 import optax
 
+from imagenet_jax.config.checks import check_sub_dict, is_number
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.train.optim import optimizers, param_rules, plateau, schedules, transforms
 from imagenet_jax.train.optim.optimizers import OPTIMIZERS
@@ -126,16 +126,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_sub_dict(config: ml_collections.ConfigDict, key: str, fields: tuple[str, ...]) -> None:
-    value = config[key]
-    if not isinstance(value, ml_collections.ConfigDict) or set(value.keys()) != set(fields):
-        found = sorted(value.keys()) if isinstance(value, ml_collections.ConfigDict) else repr(value)
-        raise ConfigError(f"config.{key} must be a ConfigDict with exactly the fields {', '.join(fields)} "
-                          f"(found {found}); see imagenet_jax/config/base.py.")
+    value = check_sub_dict(config, key, fields)
     if not isinstance(value.name, str):
         raise ConfigError(f"config.{key}.name={value.name!r} must be a string.")
     if not isinstance(value.kwargs, ml_collections.ConfigDict):
         raise ConfigError(f"config.{key}.kwargs={value.kwargs!r} must be a ConfigDict of keyword arguments.")
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+_is_number = is_number
