@@ -1,4 +1,8 @@
-"""The report's PNG figures (matplotlib, Agg backend): curves, confusion matrix, reliability diagram, samples."""
+"""The report's PNG figures (matplotlib, Agg backend): curves, confusion matrix, reliability diagram, samples.
+
+Figures are `matplotlib.figure.Figure` objects, never pyplot's: a run in a notebook writes its report without
+switching the notebook's backend, so its inline plots keep working after `imagenet_jax.train`.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +17,16 @@ CURVES = (("Loss", "loss", "all"), ("Top-1 accuracy", "top1", "all"), ("Learning
           ("Images per second", "images_per_second", "train"))
 
 
-def _pyplot():
-    import matplotlib
+def new_figure(**kwargs):
+    """A standalone Figure (rendered by Agg on save), outside pyplot's global state and backend."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # no display: files only
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    _pyplot().close(figure)
     return buffer.getvalue()
 
 
@@ -37,8 +38,8 @@ def curve_keys(runs: list[RunData]) -> list[tuple[str, str, str]]:
 
 def curves_figure(runs: list[RunData], key: str, title: str, which: str, x_axis: str = "step") -> bytes:
     """One metric against step or epoch: train and every eval set of every run (several runs overlaid)."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(5.2, 3.4))
+    figure = new_figure(figsize=(5.2, 3.4))
+    axes = figure.subplots()
     for run in runs:
         splits = ["train"] + (run.eval_sets if which == "all" else [])
         for split in splits:
@@ -59,12 +60,12 @@ def curves_figure(runs: list[RunData], key: str, title: str, which: str, x_axis:
 
 def confusion_figure(per_class: dict) -> bytes:
     """The confusion matrix (rows true, columns predicted), row-normalized, with class names on both axes."""
-    plt = _pyplot()
     matrix = np.asarray(per_class["confusion_matrix"], dtype=np.float64)
     names = list(per_class["classes"])
     normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = min(3 + 0.35 * len(names), 16)
-    figure, axes = plt.subplots(figsize=(size, size))
+    figure = new_figure(figsize=(size, size))
+    axes = figure.subplots()
     image = axes.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
     if len(names) <= 50:  # beyond that the names would overlap; the table below names them
         axes.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
@@ -81,11 +82,11 @@ def confusion_figure(per_class: dict) -> bytes:
 
 def reliability_figure(calibration: dict) -> bytes:
     """Reliability diagram: accuracy per confidence bin against the diagonal, bin counts below."""
-    plt = _pyplot()
     bins = calibration["bins"]
     centers = [(b["lower"] + b["upper"]) / 2 for b in bins]
     widths = [b["upper"] - b["lower"] for b in bins]
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(4.6, 5), height_ratios=(3, 1), sharex=True)
+    figure = new_figure(figsize=(4.6, 5))
+    top, bottom = figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)
     top.bar(centers, [b["accuracy"] if b["count"] else 0 for b in bins], width=widths, edgecolor="black",
             label="accuracy")
     top.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
@@ -100,11 +101,11 @@ def reliability_figure(calibration: dict) -> bytes:
 
 def samples_figure(images: np.ndarray, true_names: list[str], predicted_names: list[str]) -> bytes:
     """A grid of eval images titled "predicted / true" (green when right, red when wrong)."""
-    plt = _pyplot()
     count = len(images)
     columns = min(count, 8)
     rows = (count + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
+    figure = new_figure(figsize=(1.6 * columns, 1.9 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index >= count:

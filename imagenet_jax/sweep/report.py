@@ -99,12 +99,10 @@ def markdown_table(paper: Paper, results: list[VariantResult], overrides: list[s
 
 def plot_curves(paper: Paper, results: list[VariantResult], path: str) -> None:
     """Eval top-1 and train loss against epoch (step when epochs are not logged), one line per variant."""
-    import matplotlib
+    from imagenet_jax.report.figures import new_figure  # pyplot-free: a notebook keeps its inline backend
 
-    matplotlib.use("Agg")  # files only: no display on servers and CI
-    import matplotlib.pyplot as plt
-
-    figure, (top1_axis, loss_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure = new_figure(figsize=(12, 4.5))
+    top1_axis, loss_axis = figure.subplots(1, 2)
     for result in results:
         if result.eval_curve:
             top1_axis.plot(*zip(*result.eval_curve, strict=True), marker="o", markersize=3, label=result.name)
@@ -119,7 +117,6 @@ def plot_curves(paper: Paper, results: list[VariantResult], path: str) -> None:
     figure.suptitle(paper.title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def write_report(workdir: str) -> tuple[str, str]:

@@ -65,3 +65,16 @@ def test_report_at_end_warns_instead_of_raising(tmp_path, caplog):
     (blocker / "report").write_text("a file where the report folder should be")
     assert report_at_end(str(blocker)) is None
     assert "could not write the report" in caplog.text
+
+
+def test_writing_a_report_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    # A notebook trains in-process and then plots inline: the end-of-run report must not switch it to Agg.
+    import matplotlib
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        write_report(write_workdir(str(tmp_path / "run")), samples=False)
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(previous)
