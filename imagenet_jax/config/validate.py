@@ -159,9 +159,9 @@ def _base_defaults() -> dict:
 def _with_holdout(config: dict) -> dict:
     # config.evals may change on resume, except how many training examples its sets hold out: that changes what
     # training reads (older runs held them out with minival_examples).
-    evals = config.get("evals") or {}
-    held = max((entry.get("holdout", 0) for entry in evals.values() if isinstance(entry, dict)), default=0)
-    return {**config, HOLDOUT_KEY: config.get("minival_examples") or held}
+    from imagenet_jax.evaluators import holdout_examples
+
+    return {**config, HOLDOUT_KEY: config.get("minival_examples") or holdout_examples(config)}
 
 
 HOLDOUT_KEY = "evals.*.holdout"

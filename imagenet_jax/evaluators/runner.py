@@ -110,8 +110,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
             if not isinstance(entry.get(key, ""), str):
                 raise ConfigError(f"config.evals.{name}.{key}={entry[key]!r} must be a string.")
         dataset = entry.get("dataset", "")
-        if dataset.startswith("folder:"):
-            if not os.path.isdir(os.path.expanduser(dataset[len("folder:"):])):
+        from imagenet_jax.data import folders
+
+        if folders.is_folder_name(dataset):
+            if not os.path.isdir(folders.folder_root(dataset)):
                 raise ConfigError(f"config.evals.{name}.dataset={dataset!r} names a folder that does not exist.")
         elif dataset:
             from imagenet_jax.data import datasets
@@ -135,9 +137,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           "or \"\" for the main set's top1.")
 
 
-def holdout_examples(config: ml_collections.ConfigDict) -> int:
-    """Training examples held out for evaluation (an eval set's holdout; 0: none)."""
-    return max((entry.get("holdout", 0) for entry in entries(config).values()), default=0)
+def holdout_examples(config: ml_collections.ConfigDict | dict) -> int:
+    """Training examples held out for evaluation (an eval set's holdout; 0: none); also of a stored config dict."""
+    evals = config.get("evals") or {}
+    return max((entry.get("holdout", 0) for entry in dict(evals).values() if hasattr(entry, "get")), default=0)
 
 
 def eval_sets(config: ml_collections.ConfigDict, info, load: Callable | None = None) -> list[tuple]:
