@@ -19,9 +19,9 @@ center-crop fallback) and a random flip:
   - "flax_original": flax's code unchanged, windows from tf.image.sample_distorted_bounding_box (whose crops are
     a little smaller on average: less to decode), for reference;
   - "ours_antialias": ours with --config.antialias=True (torchvision-style resizing), for reference;
-  - "ours_lowres_cache": ours reading images decoded once at reduced scale (short side >= 1.15 x image_size,
-    jpeg.decode_reduced) from memory: what a low-resolution cache gives small-resolution phases (not run by
-    default; building the cache is not timed).
+  - "ours_lowres_cache": ours with --config.lowres_cache_max_size=image_size: images decoded once at reduced
+    scale (short side >= 1.15 x image_size) and read from memory, what the small phases of a progressive-resizing
+    run get (not run by default; building the cache is not timed).
 Each measurement runs in a fresh process (pinned to one core for the 1-core numbers); pipelines alternate and
 the median of --repeats runs is reported, with CPU seconds per image (robust to other load on the machine).
 """
@@ -41,7 +41,6 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIPELINES = ("flax_baseline", "flax_like", "ours", "ours_full_decode", "flax_original", "ours_antialias")
 BASELINES = ("flax_baseline", "flax_like")
-LOWRES_CACHE_MARGIN = 1.15  # cached short side >= this x image_size, so that crops of area >= ~0.75 need no upscale
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
@@ -158,33 +157,11 @@ def _batches(name: str, images, labels, info, args):
     if name == "ours_full_decode":
         config.train_preprocess = config.train_preprocess.replace("random_resized_crop",
                                                                   "random_resized_crop(max_upscale=0)")
+    config.lowres_cache_max_size = args.image_size if name == "ours_lowres_cache" else 0
     context = inputs.context(config, args.image_size, 3)
-    data = _InMemory(images, labels, info.channels)
-    if name == "ours_lowres_cache":
-        data = _LowResCache(images, labels, info.channels, round(LOWRES_CACHE_MARGIN * args.image_size))
-    return pipeline.train_batches(data, global_batch_size=args.batch_size, seed=0, start_step=0,
-                                  preprocess=preprocessing.build(inputs.train_chain(config), context), cache=False)
-
-
-class _LowResCache(_InMemory):
-    """The images decoded once at reduced scale (jpeg.decode_reduced), held in memory like sources.cached."""
-
-    def __init__(self, images, labels, channels: int, min_side: int):
-        import numpy as np
-        import tensorflow as tf
-
-        from imagenet_jax.data import jpeg, sources
-
-        super().__init__(images, labels, channels)
-        decode = tf.function(lambda image: jpeg.decode_reduced(image, channels, min_side))
-        decoded = [decode(tf.constant(image)).numpy() for image in images]
-        shapes = np.array([image.shape for image in decoded], np.int64)
-        offsets = np.concatenate([[0], np.cumsum(np.prod(shapes, axis=1))[:-1]]).astype(np.int64)
-        self._source = sources._CachedSource(np.concatenate([image.reshape(-1) for image in decoded]), offsets,
-                                             shapes, np.asarray(labels, np.int64), np.ones(len(labels), bool))
-
-    def source(self, split: str):
-        return self._source
+    return pipeline.train_batches(_InMemory(images, labels, info.channels), global_batch_size=args.batch_size, seed=0,
+                                  start_step=0, preprocess=preprocessing.build(inputs.train_chain(config), context),
+                                  cache=False, cache_min_side=inputs.lowres_cache_min_side(config, args.image_size))
 
 
 def worker(args) -> dict:

@@ -11,6 +11,8 @@ iteration counts), 4-pixel padding + random 32x32 crop + horizontal flip, single
 starts at LR 0.01 until training error is below 80% (~400 iterations) — here a 400-step warmup. Table 6 test errors
 (%): ResNet-20 8.75, 32 7.51, 44 7.17, 56 6.97, 110 6.43; the plain nets appear only in Fig. 6 (deeper plain nets
 have HIGHER training and test error: the degradation problem), so they have no figure here.
+Convolutions start from the paper's He et al. 2015 init (normal, variance 2/fan-in; flax's default has half that
+variance, which behind BatchNorm doubles the early effective LR and measurably slowed ResNet-56's first epochs).
 Differences: shortcuts that change dimensions are 1x1 projections (the paper's option B; it used option A,
 zero-padding identity, for CIFAR); CIFAR-10 must be prepared in TFDS (`cifar10`). At small scale on this repo's
 offline data: add `--config.dataset=fashion_mnist --config.image_size=28` (ABLATIONS.md).
@@ -49,7 +51,7 @@ def get_config(variant: str = "resnet20") -> ml_collections.ConfigDict:
     config.model = "resnet_small"
     config.model_options = model_options(
         "resnet_small", stage_sizes=(blocks,) * 3, stage_widths=(16, 32, 64), stem_width=16, stem="small",
-        residual=variant.startswith("resnet"), zero_init_last_bn=False)
+        residual=variant.startswith("resnet"), zero_init_last_bn=False, conv_init="he_fan_in")
     config.dataset = "cifar10"
     config.image_size = 32
     config.crop_pct = 1.0

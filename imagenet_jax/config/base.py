@@ -51,6 +51,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Training reads each epoch as a full random permutation of the split, a function of (seed, epoch) only:
     # the same global batches for any process count (imagenet_jax/data/pipeline.py).
     config.cache_dataset = False  # keep decoded images in memory (small datasets only).
+    # > 0: training phases at image sizes up to this (the small phases of image_size_schedule) read every image
+    # decoded once at reduced JPEG scale (short side >= 1.15x this) and kept in memory; larger phases read files.
+    config.lowres_cache_max_size = 0
     # Eval sets beyond the main split, each scored in full by a registered evaluator (imagenet_jax/evaluators) and
     # logged as "<set>/<metric>": {name: {"type", "dataset": "" (the run's), "split": "" (its eval split),
     # "holdout": N (N training examples held out, never trained on: a minival), ...the type's options}}, e.g.

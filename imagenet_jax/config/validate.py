@@ -219,10 +219,14 @@ def _check_input_pipeline(config: ml_collections.ConfigDict) -> None:
     if folders.is_folder_name(config.dataset) and not folders.list_splits(folders.folder_root(config.dataset)):
         raise ConfigError(f"config.dataset={config.dataset!r}: {folders.folder_root(config.dataset)} holds no "
                           "ROOT/<split>/<class>/ image folders.")
-    for key in ("eval_image_size", "randaugment_num_ops"):
+    for key in ("eval_image_size", "randaugment_num_ops", "lowres_cache_max_size"):
         if not isinstance(config[key], int) or config[key] < 0:
             raise ConfigError(f"config.{key}={config[key]!r} must be an integer >= 0.")
-    inputs.parse_size_schedule(config.image_size_schedule)
+    sizes = [size for _, size in inputs.parse_size_schedule(config.image_size_schedule)] or [config.image_size]
+    if config.lowres_cache_max_size and config.lowres_cache_max_size < min(sizes):
+        raise ConfigError(f"config.lowres_cache_max_size={config.lowres_cache_max_size} is below every training "
+                          f"image size ({', '.join(map(str, sizes))}), so no phase would read the cache: set it to "
+                          "the size of the small phases of config.image_size_schedule, or 0.")
     _choice(config, "interpolation", INTERPOLATIONS)
     if not isinstance(config.antialias, bool):
         raise ConfigError(f"config.antialias={config.antialias!r} must be True or False.")

@@ -16,6 +16,8 @@ import numpy as np
 from imagenet_jax.data import datasets, folders, pipeline, preprocessing
 from imagenet_jax.errors import ConfigError
 
+LOWRES_CACHE_MARGIN = 1.15  # cached short side >= this x lowres_cache_max_size
+
 
 def train_chain(config: ml_collections.ConfigDict) -> str:
     """config.train_preprocess followed by the ops the augmentation keys switch on, in timm's order."""
@@ -63,6 +65,15 @@ def size_segments(config: ml_collections.ConfigDict, steps_per_epoch: int) -> li
             if index + 1 == len(segments) or segments[index + 1][0] > segment[0]]
 
 
+def lowres_cache_min_side(config: ml_collections.ConfigDict, image_size: int) -> int:
+    """Short side the low-resolution cache keeps for a training phase at `image_size`; 0: that phase reads files."""
+    if not 0 < image_size <= config.lowres_cache_max_size:
+        return 0
+    # One cache for every small phase, sized for the largest; the margin covers a whole-image crop's aspect change
+    # and eval-style short-side resizes (1 / crop_pct = 1.14) without upscaling.
+    return round(LOWRES_CACHE_MARGIN * config.lowres_cache_max_size)
+
+
 def context(config: ml_collections.ConfigDict, image_size: int, channels: int) -> preprocessing.PreprocessContext:
     """The preprocessing context of this config at `image_size`."""
     return preprocessing.PreprocessContext(image_size=image_size, crop_pct=config.crop_pct, channels=channels,
@@ -101,7 +112,8 @@ def train_stream(config: ml_collections.ConfigDict, info, *, start_step: int, st
         return pipeline.train_batches(
             info, global_batch_size=config.batch_size, seed=config.seed, start_step=step,
             preprocess=preprocessing.build(chain, context(config, image_size, info.channels), "train_preprocess"),
-            cache=config.cache_dataset, process_index=process_index, process_count=process_count)
+            cache=config.cache_dataset, cache_min_side=lowres_cache_min_side(config, image_size),
+            process_index=process_index, process_count=process_count)
 
     segments = size_segments(config, steps_per_epoch)
     if len(segments) == 1:

@@ -157,13 +157,15 @@ def train_batches(
     start_step: int,
     preprocess: Callable,
     cache: bool,
+    cache_min_side: int = 0,
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Endless training batches {"image": uint8 NHWC, "label": int32, "mask": bool} of this process, from start_step.
 
     Global batch k is positions [k*B, (k+1)*B) of the global order (module docstring); this process gets its
-    contiguous 1/process_count of it, so the global batches do not depend on the process count.
+    contiguous 1/process_count of it, so the global batches do not depend on the process count. `cache_min_side`
+    > 0 reads the low-resolution cache (sources.cached) instead of the files, whatever `cache` says.
     """
     tf = _tf()
     # The stream must depend on (seed, step) alone, never on TensorFlow's global seed (which Keras code may set;
@@ -171,8 +173,8 @@ def train_batches(
     tf.random.set_seed(None)
     robust.check_on_a_valid_image(preprocess, "training preprocessing")
     source = info.source(info.train_split)
-    if cache:  # an undecodable image is cached as a stand-in with mask=False, then skipped by `augment`
-        source = sources.cached(source, info.channels)
+    if cache or cache_min_side:  # an undecodable image is cached as a stand-in with mask=False, skipped by `augment`
+        source = sources.cached(source, info.channels, cache_min_side)
     local_batch_size = global_batch_size // process_count
     batches_per_epoch = steps_per_epoch(info, global_batch_size)
     last_index = tf.constant(source.num_examples - 1, tf.int64)

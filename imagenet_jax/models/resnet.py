@@ -10,6 +10,9 @@ weights line up with it. Variant options:
   dropout_rate: dropout before the classifier in training (timm's drop_rate); 0 by default, as published.
   stochastic_depth_rate: drop each residual branch per example in training with a probability rising linearly
             from 0 at the first block to this at the last (timm's drop_path_rate; models/dropout.py).
+  conv_init: how convolution kernels are drawn: "he_fan_out" (torchvision's and timm's kaiming-normal, fan-out),
+            "he_fan_in" (He et al. 2015, the ResNet paper's own) or "lecun" (flax's default, variance 1/fan-in: half
+            the variance, which behind a BatchNorm doubles the effective early learning rate).
   zero_init_last_bn: each residual block starts as the identity ("Bag of Tricks" zero-gamma): the last BatchNorm
             scale of the block is zero (v1/v1.5); v2 blocks end in a convolution, whose kernel is zeroed instead
             (timm's zero_init_last). Only where a shortcut exists: plain blocks (residual=False) ignore it, since
@@ -38,6 +41,11 @@ from imagenet_jax.models.registry import register
 VERSIONS = ("v1", "v1.5", "v2")
 STEMS = ("imagenet", "deep", "small", "small_pool")
 SHORTCUTS = ("projection", "avgpool")
+CONV_INITS = {
+    "he_fan_out": nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
+    "he_fan_in": nn.initializers.variance_scaling(2.0, "fan_in", "normal"),
+    "lecun": nn.initializers.lecun_normal(),
+}
 # create() options that reproduce keras.applications' ResNet50/101/152 ("v1") and ResNet50V2 ("v2").
 KERAS_OPTIONS = {
     "v1": {"version": "v1", "conv_bias": True, "bn_epsilon": 1.001e-5},
@@ -179,6 +187,7 @@ class ResNet(nn.Module):
     stem: str = "imagenet"
     shortcut: str = "projection"
     residual: bool = True
+    conv_init: str = "he_fan_out"
     zero_init_last_bn: bool = False
     groups: int = 1
     width_per_group: int = 64
@@ -197,6 +206,7 @@ class ResNet(nn.Module):
         _check_choice("version", self.version, VERSIONS)
         _check_choice("stem", self.stem, STEMS)
         _check_choice("shortcut", self.shortcut, SHORTCUTS)
+        _check_choice("conv_init", self.conv_init, CONV_INITS)
         if self.bn_group_size < 0:
             raise ValueError(f"ResNet option bn_group_size={self.bn_group_size} must be >= 0 (0: batch statistics)")
         dropout.check_rate("dropout_rate", self.dropout_rate)
@@ -209,6 +219,7 @@ class ResNet(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         conv = functools.partial(nn.Conv, use_bias=self.conv_bias, dtype=self.dtype,
+                                 kernel_init=CONV_INITS[self.conv_init],
                                  conv_general_dilated=conv_lowering.conv_general_dilated)  # fast small maps on CPU
         norm = functools.partial(
             functools.partial(ghost_batch_norm.BatchNorm, group_size=self.bn_group_size)
@@ -314,6 +325,8 @@ def resnet_small(
     **options,
 ) -> ResNet:
     """A ResNet for 28-32 px inputs (Fashion-MNIST, CIFAR): 3x3 stem, no pooling stem, basic blocks."""
+    # flax's default init: the default Fashion-MNIST recipe was tuned and measured with it (BENCHMARKS.md).
+    options.setdefault("conv_init", "lecun")
     return ResNet(
         stage_sizes=tuple(stage_sizes),
         block_cls=ResNetBlock,
@@ -329,4 +342,4 @@ def resnet_small(
 def resnet20(num_classes: int = 10, **options) -> ResNet:
     """He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, widths 16/32/64), projection shortcuts."""
     return resnet_small(num_classes, **{"stage_sizes": (3, 3, 3), "stage_widths": (16, 32, 64), "stem_width": 16,
-                                        **options})
+                                        "conv_init": "he_fan_in", **options})

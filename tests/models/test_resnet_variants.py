@@ -128,3 +128,34 @@ def test_plain_network_of_the_modern_recipe_trains():
     assert zero_initialized(initial) == [], "a plain block was zero-initialized: it would output zeros"
     assert zero_leaves(gradients[0]) == []
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize(("conv_init", "gain", "fan"), [("he_fan_out", 2.0, "out"), ("he_fan_in", 2.0, "in"),
+                                                        ("lecun", 1.0, "in")])
+def test_conv_init_draws_kernels_with_the_named_variance(conv_init, gain, fan):
+    """Every non-zero-initialized conv kernel has variance gain/fan (torchvision's kaiming fan-out, the paper's
+    fan-in, flax's LeCun), to within the sampling error of its size."""
+    model = ResNet(stage_sizes=(2, 2), block_cls=ResNetBlock, stage_widths=(64, 128), stem_width=64,
+                   num_classes=NUM_CLASSES, conv_init=conv_init)
+    params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+    kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+               if "kernel" in jax.tree_util.keystr(path) and leaf.ndim == 4]
+    assert len(kernels) == 10  # stem + 2x2 blocks x 2 convs + one projection shortcut
+    for kernel in kernels:
+        height, width, fan_in, fan_out = kernel.shape
+        expected = gain / (height * width * (fan_in if fan == "in" else fan_out))
+        # The sample variance of n normal draws has relative standard error sqrt(2/n); allow 5 of them.
+        assert abs(float(jnp.var(kernel)) / expected - 1) < 5 * np.sqrt(2 / kernel.size), kernel.shape
+
+
+def test_unknown_conv_init_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="conv_init='xavier' is not one of he_fan_out, he_fan_in, lecun"):
+        ResNet(stage_sizes=(1,), block_cls=ResNetBlock, conv_init="xavier")
+
+
+def test_cifar_resnet_starts_from_the_papers_init_and_the_default_model_from_flax_default():
+    from imagenet_jax import models
+
+    assert models.default_options("resnet20")["conv_init"] == "he_fan_in"
+    assert models.default_options("resnet50")["conv_init"] == "he_fan_out"
+    assert models.default_options("resnet_small")["conv_init"] == "lecun"
