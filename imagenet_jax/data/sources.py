@@ -132,8 +132,8 @@ class _CachedSource:
 def cached(source, channels: int, min_side: int = 0) -> _CachedSource:
     """`source` decoded once into memory (for datasets that fit: decoded Fashion-MNIST is 47 MB, ImageNet at
     full size ~200 GB); with `min_side`, each JPEG at the smallest 1/2^k scale whose short side stays >= min_side
-    (a low-resolution cache: ImageNet at 1/2 scale ~50 GB). Undecodable images are kept as 8x8 stand-ins with
-    mask False. Memoized: the segments of a progressive-resizing run share one cache."""
+    (a low-resolution cache: ImageNet ~180 GB at 1/2 scale, ~46 GB at 1/4). Undecodable images are kept as 8x8
+    stand-ins with mask False. Memoized: the segments of a progressive-resizing run share one cache."""
     import tensorflow as tf
 
     from imagenet_jax.data import jpeg, robust
