@@ -228,3 +228,17 @@ def test_keys_newer_than_the_checkpoint_at_their_defaults_are_not_a_change():
     older = {key: value for key, value in current.items() if key not in ("pruning", "label_smoothing")}
     assert config_drift(older, current) == []
     assert config_drift(older, {**current, "label_smoothing": 0.2}) == ["label_smoothing"]
+
+
+def test_model_options_newer_than_the_checkpoint_or_init_only_are_not_a_change():
+    from imagenet_jax import models
+
+    current = {"model": "resnet_small", "model_options": models.default_options("resnet_small")}
+    older = {**current, "model_options": {key: value for key, value in current["model_options"].items()
+                                          if key not in ("conv_init", "stochastic_depth_rate")}}
+    assert config_drift(older, current) == []
+    # conv_init only draws the initial weights, which a resumed run restores: any value resumes.
+    assert config_drift(older, {**current, "model_options": {**current["model_options"],
+                                                             "conv_init": "he_fan_in"}}) == []
+    assert config_drift(older, {**current, "model_options": {**current["model_options"],
+                                                             "stochastic_depth_rate": 0.1}}) == ["model_options"]
