@@ -144,12 +144,14 @@ def config_drift(stored: dict, current: dict) -> list[str]:
     """Keys whose values differ between a checkpoint's config and this run's, ignoring resume-safe keys."""
     stored, current = _with_holdout(stored), _with_holdout(current)
     stored, current = _comparable_model_options(stored, current)
-    keys = (set(stored) | set(current)) - RESUME_SAFE_KEYS
-    # A key newer than the checkpoint, left at its default, is what the older code did: not a change.
-    defaults = _base_defaults()
-    keys = {key for key in keys if key in stored or key not in defaults
-            or _normalized(current.get(key)) != _normalized(defaults[key])}
+    keys = (set(stored) | set(current)) - RESUME_SAFE_KEYS - _newer_at_default(stored, current, _base_defaults())
     return sorted(key for key in keys if _normalized(stored.get(key)) != _normalized(current.get(key)))
+
+
+def _newer_at_default(stored: dict, current: dict, defaults: dict) -> set[str]:
+    # A key newer than the checkpoint, left at its default, is what the older code did: not a change.
+    return {key for key, value in current.items()
+            if key not in stored and key in defaults and _normalized(value) == _normalized(defaults[key])}
 
 
 # Model options that only decide the initial weights, which a resumed run restores from its checkpoint.
@@ -157,7 +159,7 @@ INIT_ONLY_MODEL_OPTIONS = frozenset({"conv_init"})
 
 
 def _comparable_model_options(stored: dict, current: dict) -> tuple[dict, dict]:
-    # Like config keys: a model option newer than the checkpoint, at the model's default, is not a change.
+    # Model options follow the config keys' rule (_newer_at_default), against the model's own defaults.
     stored_options, current_options = stored.get("model_options"), current.get("model_options")
     if not isinstance(stored_options, dict) or not isinstance(current_options, dict):
         return stored, current
@@ -167,8 +169,7 @@ def _comparable_model_options(stored: dict, current: dict) -> tuple[dict, dict]:
         defaults = models.default_options(current.get("model", ""))
     except (KeyError, ValueError):  # an unknown model is reported by validation, not here
         defaults = {}
-    newer = {key for key, value in current_options.items()
-             if key not in stored_options and key in defaults and _normalized(value) == _normalized(defaults[key])}
+    newer = _newer_at_default(stored_options, current_options, defaults)
 
     def keep(options: dict) -> dict:
         return {key: value for key, value in options.items() if key not in INIT_ONLY_MODEL_OPTIONS | newer}
