@@ -17,11 +17,14 @@ from tests.conftest import REPO, run_main, tiny_run_overrides
 TIMING_KEYS = {"steps_per_second", "images_per_second", "eta_seconds", "elapsed_seconds",
                "data_wait_fraction", "model_tflops_per_second", "mfu"}  # wall-clock dependent
 STEPS = 8
+# The runs that get killed are long enough that the signal cannot arrive after the last step: an 8-step run of
+# the tiny model can finish between two polls of the bucket (CI once saw it).
+KILLED_RUN_STEPS = 40
 
 
-def _overrides(data_dir: str) -> list[str]:
-    return [*tiny_run_overrides(data_dir, steps=STEPS), "--config.checkpoint_every_steps=4",
-            f"--config.eval_every_steps={STEPS}"]
+def _overrides(data_dir: str, steps: int = STEPS) -> list[str]:
+    return [*tiny_run_overrides(data_dir, steps=steps), "--config.checkpoint_every_steps=4",
+            f"--config.eval_every_steps={steps}"]
 
 
 def _metrics(fs, run: str) -> list[dict]:
@@ -110,26 +113,37 @@ def _wait_for_step(fs, run: str, step: int, process: subprocess.Popen) -> None:
         time.sleep(0.3)
 
 
+@pytest.fixture(scope="module")
+def long_reference_run(gcs_emulator, fashion_mnist_dir):
+    """An uninterrupted KILLED_RUN_STEPS-step run into gs://bucket/long_reference."""
+    result = run_main("gs://bucket/long_reference", *_overrides(fashion_mnist_dir, KILLED_RUN_STEPS),
+                      env=gcs_emulator.env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return gcs_emulator.filesystem()
+
+
 @pytest.mark.slow
-def test_sigterm_saves_to_the_bucket_and_exits_75(reference_run, fashion_mnist_dir, gcs_emulator):
-    fs, _ = reference_run
-    process = _start("gs://bucket/preempted", _overrides(fashion_mnist_dir), gcs_emulator.env)
+def test_sigterm_saves_to_the_bucket_and_exits_75(fashion_mnist_dir, gcs_emulator):
+    fs = gcs_emulator.filesystem()
+    process = _start("gs://bucket/preempted", _overrides(fashion_mnist_dir, KILLED_RUN_STEPS), gcs_emulator.env)
     _wait_for_step(fs, "preempted", 2, process)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 75, process.stderr.read()[-3000:]
     saved = _steps(fs, "bucket/preempted/checkpoints")
-    assert saved and 2 <= saved[-1] < STEPS
+    assert saved and 2 <= saved[-1] < KILLED_RUN_STEPS
     assert _metrics(fs, "preempted")[-1]["step"] <= saved[-1]
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_in_the_bucket_gives_identical_metrics(reference_run, fashion_mnist_dir, gcs_emulator):
-    fs, _ = reference_run
-    process = _start("gs://bucket/killed", _overrides(fashion_mnist_dir), gcs_emulator.env)
+def test_sigkill_then_rerun_in_the_bucket_gives_identical_metrics(long_reference_run, fashion_mnist_dir,
+                                                                   gcs_emulator):
+    fs = long_reference_run
+    overrides = _overrides(fashion_mnist_dir, KILLED_RUN_STEPS)
+    process = _start("gs://bucket/killed", overrides, gcs_emulator.env)
     _wait_for_step(fs, "killed", 6, process)  # past the checkpoint at step 4
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert _metrics(fs, "killed")[-1]["step"] < STEPS, "killed too late to test anything"
-    result = run_main("gs://bucket/killed", *_overrides(fashion_mnist_dir), env=gcs_emulator.env)
+    assert _metrics(fs, "killed")[-1]["step"] < KILLED_RUN_STEPS, "killed too late to test anything"
+    result = run_main("gs://bucket/killed", *overrides, env=gcs_emulator.env)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert _trajectory(fs, "killed") == _trajectory(fs, "reference")
+    assert _trajectory(fs, "killed") == _trajectory(fs, "long_reference")

@@ -84,8 +84,8 @@ def _start(workdir: str, overrides: list[str]) -> subprocess.Popen:
 @pytest.mark.slow
 @pytest.mark.parametrize("trial", range(3))
 def test_sigkill_at_a_random_step_then_rerun_ends_with_identical_metrics(tmp_path, fashion_mnist_dir, trial,
-                                                                         uninterrupted_24_steps):
-    reference, overrides = uninterrupted_24_steps
+                                                                         uninterrupted_40_steps):
+    reference, overrides = uninterrupted_40_steps
     kill_after = random.Random(trial).randint(3, 20)  # a logged step; checkpoints are every 4 steps
     killed = str(tmp_path / "killed")
     process = _start(killed, overrides)
@@ -93,16 +93,17 @@ def test_sigkill_at_a_random_step_then_rerun_ends_with_identical_metrics(tmp_pat
               and read_metrics(killed)[-1]["step"] >= kill_after, 300, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert read_metrics(killed)[-1]["step"] < 24, "killed too late to test anything"
+    assert read_metrics(killed)[-1]["step"] < 40, "killed too late to test anything"
     result = run_main(killed, *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
     assert _trajectory(killed) == _trajectory(reference)
 
 
 @pytest.fixture(scope="module")
-def uninterrupted_24_steps(tmp_path_factory, fashion_mnist_dir):
-    overrides = [*tiny_run_overrides(fashion_mnist_dir, steps=24), "--config.checkpoint_every_steps=4",
-                 "--config.eval_every_steps=12"]
+def uninterrupted_40_steps(tmp_path_factory, fashion_mnist_dir):
+    # 40 steps, killed by step ~20: 20 steps of margin so the kill cannot land after the last step.
+    overrides = [*tiny_run_overrides(fashion_mnist_dir, steps=40), "--config.checkpoint_every_steps=4",
+                 "--config.eval_every_steps=20"]
     reference = str(tmp_path_factory.mktemp("uninterrupted"))
     result = run_main(reference, *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
