@@ -21,7 +21,10 @@ center-crop fallback) and a random flip:
   - "ours_antialias": ours with --config.antialias=True (torchvision-style resizing), for reference;
   - "ours_lowres_cache": ours with --config.lowres_cache_max_size=image_size: images decoded once at reduced
     scale (short side >= 1.15 x image_size) and read from memory, what the small phases of a progressive-resizing
-    run get (not run by default; building the cache is not timed).
+    run get (not run by default; building the cache is not timed);
+  - "ours_aug_repeats3": ours with --config.aug_repeats=3 (repeated augmentation, ResNet strikes back A1/A2):
+    3 augmented copies per decode, so images/s counts augmented examples, a third of them distinct images (not
+    run by default).
 Each measurement runs in a fresh process (pinned to one core for the 1-core numbers); pipelines alternate and
 the median of --repeats runs is reported, with CPU seconds per image (robust to other load on the machine).
 """
@@ -158,10 +161,12 @@ def _batches(name: str, images, labels, info, args):
         config.train_preprocess = config.train_preprocess.replace("random_resized_crop",
                                                                   "random_resized_crop(max_upscale=0)")
     config.lowres_cache_max_size = args.image_size if name == "ours_lowres_cache" else 0
+    config.aug_repeats = 3 if name == "ours_aug_repeats3" else 1
     context = inputs.context(config, args.image_size, 3)
     return pipeline.train_batches(_InMemory(images, labels, info.channels), global_batch_size=args.batch_size, seed=0,
                                   start_step=0, preprocess=preprocessing.build(inputs.train_chain(config), context),
-                                  cache=False, cache_min_side=inputs.lowres_cache_min_side(config, args.image_size))
+                                  cache=False, cache_min_side=inputs.lowres_cache_min_side(config, args.image_size),
+                                  aug_repeats=config.aug_repeats)
 
 
 def worker(args) -> dict:

@@ -8,8 +8,9 @@ Top-1 (%) at 224 px test resolution: A1 80.4 (600 epochs), A2 79.8 (300 epochs),
 160 px). Protocol (Table 1): LAMB, batch 2048, LR 5e-3 (A3: 8e-3), weight decay 0.01 (A2, A3: 0.02) not on BN and
 biases, 5 warmup epochs then cosine, binary cross-entropy on the (mixed) targets with target threshold 0.2, label
 smoothing 0.1 (A1 only), random resized crop + flip, RandAugment M7 (A3: M6) with magnitude std 0.5, Mixup 0.2
-(A2, A3: 0.1) and CutMix 1.0 (switch probability 0.5), stochastic depth 0.05 (A1, A2), test crop ratio 0.95.
-Differences: no repeated augmentation (A1, A2 used 3 repeats) and RandAugment's magnitude is fixed (no std 0.5).
+(A2, A3: 0.1) and CutMix 1.0 (switch probability 0.5), stochastic depth 0.05 (A1, A2), repeated augmentation
+with 3 repeats (A1, A2), test crop ratio 0.95.
+Difference: RandAugment's magnitude is fixed (no std 0.5).
 """
 
 import ml_collections
@@ -24,17 +25,18 @@ PAPER = Paper(
     protocol="ImageNet validation, 224 px, crop ratio 0.95",
 )
 VARIANTS = {"a1": 80.4, "a2": 79.8, "a3": 78.1}
-_PROCEDURES = {  # epochs, train size, LR, weight decay, label smoothing, mixup, stochastic depth, RandAugment M
-    "a1": (600.0, 224, 5e-3, 0.01, 0.1, 0.2, 0.05, 7.0),
-    "a2": (300.0, 224, 5e-3, 0.02, 0.0, 0.1, 0.05, 7.0),
-    "a3": (100.0, 160, 8e-3, 0.02, 0.0, 0.1, 0.0, 6.0),
+_PROCEDURES = {  # epochs, train size, LR, weight decay, label smoothing, mixup, stochastic depth, RandAugment M,
+    # repeated augmentation
+    "a1": (600.0, 224, 5e-3, 0.01, 0.1, 0.2, 0.05, 7.0, 3),
+    "a2": (300.0, 224, 5e-3, 0.02, 0.0, 0.1, 0.05, 7.0, 3),
+    "a3": (100.0, 160, 8e-3, 0.02, 0.0, 0.1, 0.0, 6.0, 1),
 }
 
 
 def get_config(variant: str = "a3") -> ml_collections.ConfigDict:
     """Procedure "a1", "a2" or "a3"."""
     variant = select_variant(VARIANTS, variant, "a3")
-    epochs, train_size, lr, weight_decay, smoothing, mixup, drop_path, magnitude = _PROCEDURES[variant]
+    epochs, train_size, lr, weight_decay, smoothing, mixup, drop_path, magnitude, repeats = _PROCEDURES[variant]
     config = modern_resnet("resnet50", zero_init_last_bn=True, stochastic_depth_rate=drop_path)
     config.image_size = train_size
     config.eval_image_size = 224
@@ -54,4 +56,5 @@ def get_config(variant: str = "a3") -> ml_collections.ConfigDict:
     config.mixup_alpha = mixup
     config.cutmix_alpha = 1.0
     config.mix_switch_prob = 0.5
+    config.aug_repeats = repeats
     return config

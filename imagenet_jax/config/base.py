@@ -54,6 +54,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     # > 0: training phases at image sizes up to this (the small phases of image_size_schedule) read every image
     # decoded once at reduced JPEG scale (short side >= 1.15x this) and kept in memory; larger phases read files.
     config.lowres_cache_max_size = 0
+    # > 1: repeated augmentation (DeiT; ResNet strikes back A1/A2: 3): each image of an epoch-slot appears as this
+    # many differently augmented copies, made from one decode; an epoch then shows ~1/k of the images, k times.
+    config.aug_repeats = 1
     # Eval sets beyond the main split, each scored in full by a registered evaluator (imagenet_jax/evaluators) and
     # logged as "<set>/<metric>": {name: {"type", "dataset": "" (the run's), "split": "" (its eval split),
     # "holdout": N (N training examples held out, never trained on: a minival), ...the type's options}}, e.g.

@@ -248,6 +248,9 @@ def _check_input_pipeline(config: ml_collections.ConfigDict) -> None:
     for key in ("eval_image_size", "randaugment_num_ops", "lowres_cache_max_size"):
         if not isinstance(config[key], int) or config[key] < 0:
             raise ConfigError(f"config.{key}={config[key]!r} must be an integer >= 0.")
+    if not isinstance(config.aug_repeats, int) or isinstance(config.aug_repeats, bool) or config.aug_repeats < 1:
+        raise ConfigError(f"config.aug_repeats={config.aug_repeats!r} must be an integer >= 1 (1: no repeated "
+                          "augmentation; ResNet strikes back and DeiT use 3).")
     sizes = [size for _, size in inputs.parse_size_schedule(config.image_size_schedule)] or [config.image_size]
     if config.lowres_cache_max_size and config.lowres_cache_max_size < min(sizes):
         raise ConfigError(f"config.lowres_cache_max_size={config.lowres_cache_max_size} is below every training "

@@ -113,7 +113,7 @@ def train_stream(config: ml_collections.ConfigDict, info, *, start_step: int, st
             info, global_batch_size=config.batch_size, seed=config.seed, start_step=step,
             preprocess=preprocessing.build(chain, context(config, image_size, info.channels), "train_preprocess"),
             cache=config.cache_dataset, cache_min_side=lowres_cache_min_side(config, image_size),
-            process_index=process_index, process_count=process_count)
+            aug_repeats=config.aug_repeats, process_index=process_index, process_count=process_count)
 
     segments = size_segments(config, steps_per_epoch)
     if len(segments) == 1:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imagenet_jax.data import datasets, folders, records, robust, sources
+from imagenet_jax.data import datasets, folders, records, repeated_augmentation, robust, sources
 from imagenet_jax.errors import ConfigError, DatasetNotPreparedError
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ def train_batches(
     preprocess: Callable,
     cache: bool,
     cache_min_side: int = 0,
+    aug_repeats: int = 1,
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
@@ -166,12 +167,13 @@ def train_batches(
     Global batch k is positions [k*B, (k+1)*B) of the global order (module docstring); this process gets its
     contiguous 1/process_count of it, so the global batches do not depend on the process count. `cache_min_side`
     > 0 reads the low-resolution cache (sources.cached) instead of the files, whatever `cache` says.
+    `aug_repeats` > 1: repeated augmentation, k copies of each image from one decode (repeated_augmentation.py).
     """
     tf = _tf()
     # The stream must depend on (seed, step) alone, never on TensorFlow's global seed (which Keras code may set;
     # a global seed of 0 even makes TF compare our per-epoch seed tensors as Python bools).
     tf.random.set_seed(None)
-    robust.check_on_a_valid_image(preprocess, "training preprocessing")
+    output = robust.check_on_a_valid_image(preprocess, "training preprocessing")
     source = info.source(info.train_split)
     if cache or cache_min_side:  # an undecodable image is cached as a stand-in with mask=False, skipped by `augment`
         source = sources.cached(source, info.channels, cache_min_side)
@@ -195,9 +197,18 @@ def train_batches(
         return {"image": preprocess(example["image"], example_seed), "label": tf.cast(example["label"], tf.int32),
                 "mask": example.get("mask", tf.constant(True))}
 
-    rows = tf.data.Dataset.range(start_step, _MAX_STEPS).map(step_indices, num_parallel_calls=tf.data.AUTOTUNE)
-    batches = robust.map_filling_gaps(rows.unbatch(), augment, start_step * local_batch_size)
-    batches = batches.batch(local_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    if aug_repeats > 1:
+        examples = repeated_augmentation.examples(
+            source, preprocess, tf.zeros_like(output), repeats=aug_repeats, local_batch_size=local_batch_size,
+            global_batch_size=global_batch_size, batches_per_epoch=batches_per_epoch, seed=seed,
+            steps=(start_step, _MAX_STEPS), process_index=process_index, channels=info.channels)
+    else:
+        rows = tf.data.Dataset.range(start_step, _MAX_STEPS).map(step_indices, num_parallel_calls=tf.data.AUTOTUNE)
+        examples = robust.map_filling_gaps(rows.unbatch(), augment, start_step * local_batch_size)
+    batches = examples.batch(local_batch_size, drop_remainder=True)
+    if aug_repeats > 1:
+        batches = batches.map(repeated_augmentation.spread(aug_repeats, local_batch_size))
+    batches = batches.prefetch(tf.data.AUTOTUNE)
     iterator = _raising_failures(batches.with_options(_throughput_options()).as_numpy_iterator(), source)
     return robust.counting_skips(iterator, robust.SkipCounter(f"training (process {process_index})"))
 

@@ -38,7 +38,8 @@ def map_filling_gaps(dataset: tf.data.Dataset, fn: Callable, first_position: int
 
         def with_stand_ins():
             out = {key: tf.repeat(value[None], gap + 1, axis=0) for key, value in body.items()}
-            out["mask"] = tf.concat([tf.zeros([gap], tf.bool), body["mask"][None]], axis=0)
+            stand_in_masks = tf.zeros(tf.concat([[gap], tf.shape(body["mask"], out_type=tf.int64)], 0), tf.bool)
+            out["mask"] = tf.concat([stand_in_masks, body["mask"][None]], axis=0)
             if keep_position:
                 out["position"] = tf.range(expected, element["position"] + 1)
             return out
@@ -79,15 +80,15 @@ def _SENTINEL_IMAGE() -> bytes:  # noqa: N802  (a constant, computed once)
 _SENTINEL = None
 
 
-def check_on_a_valid_image(preprocess: Callable, what: str) -> None:
+def check_on_a_valid_image(preprocess: Callable, what: str) -> tf.Tensor:
     """Raises ConfigError when `preprocess` fails on a valid JPEG: a broken chain must not pass for bad data
-    (every example would be skipped and training would wait forever for a good one)."""
+    (every example would be skipped and training would wait forever for a good one). Returns its output."""
     import tensorflow as tf
 
     from imagenet_jax.errors import ConfigError
 
     try:
-        preprocess(tf.constant(_SENTINEL_IMAGE()), tf.constant([0, 0], tf.int64))
+        return preprocess(tf.constant(_SENTINEL_IMAGE()), tf.constant([0, 0], tf.int64))
     except (tf.errors.OpError, ValueError, TypeError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"the {what} fails on a valid 8x8 JPEG, so it would fail on every image: {message}") from None

@@ -88,3 +88,36 @@ def clean_image_folder(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp("folder_clean"))
     _write_folder(root, bad=False)
     return root
+
+
+class IndexedInfo:
+    """A dataset of `size` copies of one tiny image whose label is the example's index: the stream shows the order."""
+
+    channels, train_split = 1, "train"
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def num_examples(self, split: str) -> int:
+        return self.size
+
+    def source(self, split: str):
+        return IndexedSource(self.size)
+
+
+class IndexedSource:
+    """The source of IndexedInfo: record i is a 2x2 zero image labeled i."""
+
+    def __init__(self, size: int):
+        self.num_examples = size
+
+    def fetch(self, indices):
+        import tensorflow as tf
+
+        return {"image": tf.zeros([tf.size(indices), 2, 2, 1], tf.uint8), "label": indices}
+
+    def example(self, row):
+        return row
+
+    def raise_failure(self):
+        pass

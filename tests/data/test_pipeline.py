@@ -11,6 +11,7 @@ import pytest
 
 from imagenet_jax.data import pipeline, records
 from imagenet_jax.data import preprocessing as pp
+from tests.data.conftest import IndexedInfo
 
 CONTEXT = pp.PreprocessContext(image_size=28, crop_pct=1.0, channels=1)
 
@@ -101,44 +102,13 @@ def test_tensorflow_global_seed_does_not_change_the_stream(info):
     np.testing.assert_array_equal(with_global_seed["image"], reference["image"])
 
 
-class _IndexedInfo:
-    """A dataset of `size` copies of one tiny image whose label is the example's index: the stream shows the order."""
-
-    channels, train_split = 1, "train"
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def num_examples(self, split: str) -> int:
-        return self.size
-
-    def source(self, split: str):
-        return _IndexedSource(self.size)
-
-
-class _IndexedSource:
-    def __init__(self, size: int):
-        self.num_examples = size
-
-    def fetch(self, indices):
-        import tensorflow as tf
-
-        return {"image": tf.zeros([tf.size(indices), 2, 2, 1], tf.uint8), "label": indices}
-
-    def example(self, row):
-        return row
-
-    def raise_failure(self):
-        pass
-
-
 def _indices(stream, steps: int) -> np.ndarray:
     return np.concatenate([next(stream)["label"] for _ in range(steps)])
 
 
 def _order(size, batch_size, steps, seed=0, process_index=0, process_count=1, start_step=0):
     return _indices(pipeline.train_batches(
-        _IndexedInfo(size), global_batch_size=batch_size, seed=seed, start_step=start_step,
+        IndexedInfo(size), global_batch_size=batch_size, seed=seed, start_step=start_step,
         preprocess=pp.build("", pp.PreprocessContext(image_size=2, crop_pct=1.0, channels=1)), cache=False,
         process_index=process_index, process_count=process_count), steps)
 
