@@ -202,12 +202,12 @@ def train_batches(
             source, preprocess, tf.zeros_like(output), repeats=aug_repeats, local_batch_size=local_batch_size,
             global_batch_size=global_batch_size, batches_per_epoch=batches_per_epoch, seed=seed,
             steps=(start_step, _MAX_STEPS), process_index=process_index, channels=info.channels)
+        batches = examples.batch(local_batch_size, drop_remainder=True).map(
+            repeated_augmentation.spread(aug_repeats, local_batch_size))
     else:
         rows = tf.data.Dataset.range(start_step, _MAX_STEPS).map(step_indices, num_parallel_calls=tf.data.AUTOTUNE)
         examples = robust.map_filling_gaps(rows.unbatch(), augment, start_step * local_batch_size)
-    batches = examples.batch(local_batch_size, drop_remainder=True)
-    if aug_repeats > 1:
-        batches = batches.map(repeated_augmentation.spread(aug_repeats, local_batch_size))
+        batches = examples.batch(local_batch_size, drop_remainder=True)
     batches = batches.prefetch(tf.data.AUTOTUNE)
     iterator = _raising_failures(batches.with_options(_throughput_options()).as_numpy_iterator(), source)
     return robust.counting_skips(iterator, robust.SkipCounter(f"training (process {process_index})"))
