@@ -22,6 +22,8 @@ center-crop fallback) and a random flip:
   - "ours_lowres_cache": ours with --config.lowres_cache_max_size=image_size: images decoded once at reduced
     scale (short side >= 1.15 x image_size) and read from memory, what the small phases of a progressive-resizing
     run get (not run by default; building the cache is not timed);
+  - "ours_reencoded": ours reading the same examples from --reencoded_data_dir, a copy of the dataset made by
+    `python -m imagenet_jax.prepare --reencode_to` (smaller, cheaper-to-decode JPEGs; not run by default);
   - "ours_aug_repeats3": ours with --config.aug_repeats=3 (repeated augmentation, ResNet strikes back A1/A2):
     3 augmented copies per decode, so images/s counts augmented examples, a third of them distinct images (not
     run by default).
@@ -175,7 +177,8 @@ def worker(args) -> dict:
     if args.cores == 1:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     sys.path.insert(0, REPO)
-    images, labels, info = _encoded_images(args.dataset, args.data_dir, args.split, args.max_images)
+    data_dir = args.reencoded_data_dir if args.pipeline == "ours_reencoded" else args.data_dir
+    images, labels, info = _encoded_images(args.dataset, data_dir, args.split, args.max_images)
     batches = _batches(args.pipeline, images, labels, info, args)
     for _ in range(args.warmup_batches):
         batch = next(batches)
@@ -196,6 +199,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="imagenet2012")
     parser.add_argument("--data_dir", default="")
     parser.add_argument("--split", default="train")
+    parser.add_argument("--reencoded_data_dir", default="", help="the data dir of pipeline ours_reencoded")
     parser.add_argument("--json", default="")
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--batch_size", type=int, default=128)
@@ -215,14 +219,17 @@ def main() -> None:
     all_cores = len(os.sched_getaffinity(0))
     core_counts = [1] if all_cores == 1 else [1, all_cores]
     pipelines = args.pipelines.split(",")
+    if "ours_reencoded" in pipelines and not args.reencoded_data_dir:
+        parser.error("pipeline ours_reencoded reads --reencoded_data_dir (made by python -m imagenet_jax.prepare "
+                     "--reencode_to DIR)")
     runs: dict[str, list[dict]] = {}
     for repeat in range(args.repeats):
         for cores in core_counts:
             for name in pipelines:  # alternate pipelines so drifting machine load hits both alike
                 command = [sys.executable, os.path.abspath(__file__), "--worker", f"--pipeline={name}",
                            f"--cores={cores}"] + [f"--{key}={getattr(args, key)}" for key in (
-                               "dataset", "data_dir", "split", "image_size", "batch_size", "batches",
-                               "warmup_batches", "max_images")]
+                               "dataset", "data_dir", "reencoded_data_dir", "split", "image_size", "batch_size",
+                               "batches", "warmup_batches", "max_images")]
                 done = subprocess.run(command, capture_output=True, text=True, check=False,
                                       env={**os.environ, "PYTHONPATH": REPO})
                 if done.returncode:
@@ -264,9 +271,10 @@ def main() -> None:
         "command": " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
         "machine": {"cpu": _cpu_name(), "cores": all_cores, "platform": platform.platform(),
                     "python": platform.python_version()},
-        "settings": {key: getattr(args, key) for key in ("dataset", "data_dir", "split", "image_size", "batch_size",
-                                                        "batches", "warmup_batches", "max_images", "repeats")},
-        "mean_jpeg_bytes": next(iter(runs.values()))[0]["mean_jpeg_bytes"],
+        "settings": {key: getattr(args, key) for key in (
+            "dataset", "data_dir", "reencoded_data_dir", "split", "image_size", "batch_size", "batches",
+            "warmup_batches", "max_images", "repeats")},
+        "mean_jpeg_bytes": {name: runs[f"{name}@1"][0]["mean_jpeg_bytes"] for name in pipelines},
         "results": summary, "ratios": ratios}
     for key, entry in summary.items():
         scaling = (f", scaling {entry['scaling']:.2f}x linear ({entry['cpu_scaling']:.2f}x per CPU-s)"

@@ -6,7 +6,8 @@ imagenet2012 builder, so a truncated download or a full disk is reported in seco
 TFDS's errors come back as one line saying what to do. Other TFDS datasets are built by their TFDS builder;
 "folder:PATH" datasets are scanned for images that cannot be decoded. TFDS datasets are written in TFDS's
 `array_record` format (random access, see imagenet_jax/data/records.py); --convert rewrites a dataset prepared
-in the older `tfrecord` format, --overwrite prepares a damaged one again from its sources.
+in the older `tfrecord` format, --overwrite prepares a damaged one again from its sources. --reencode_to D2
+writes a copy of a prepared dataset whose JPEGs decode faster (imagenet_jax/data/reencode.py).
 """
 
 from __future__ import annotations
@@ -241,6 +242,23 @@ def prepare_tfds(dataset: str, manual_dir: str, data_dir: str) -> dict[str, int]
     return {name: split.num_examples for name, split in builder.info.splits.items()}
 
 
+def reencode_tfds(dataset: str, data_dir: str, target_data_dir: str, settings) -> dict[str, int]:
+    """Writes the re-encoded copy of prepared `dataset` (data/reencode.py) into `target_data_dir`; returns
+    {split: examples}."""
+    from imagenet_jax.data import records, reencode
+
+    builder = _builder(dataset, data_dir)
+    if not builder.is_prepared():
+        raise PrepareError(f"{dataset} is not prepared in --data_dir {data_dir}: prepare it first "
+                           f"({records.prepare_command(dataset, data_dir)}), then re-encode it.")
+    marker = reencode.reencode_dataset(builder, target_data_dir, settings)
+    counts = ", ".join(f"{number} {outcome}" for outcome, number in marker["counts"].items())
+    print(f"re-encoded {', '.join(settings.splits)} into --data_dir {target_data_dir}: {counts}; "
+          f"{marker['bytes_before'] / 1e6:.1f} MB -> {marker['bytes_after'] / 1e6:.1f} MB. Train on it with "
+          f"--config.data_dir={target_data_dir}", file=sys.stderr)
+    return {name: split.num_examples for name, split in builder.info.splits.items()}
+
+
 def scan_folder(name: str) -> dict[str, int]:
     """Decodes every image of a folder dataset; returns {split: images} and lists unreadable files on stderr."""
     import tensorflow as tf
@@ -276,6 +294,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="rewrite a dataset prepared in TFDS's tfrecord format as array_record, in place")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete the prepared dataset first and prepare it again (a damaged record file)")
+    parser.add_argument("--reencode_to", default="",
+                        help="write a copy of the prepared dataset with cheaper-to-decode JPEGs into this data dir "
+                             "(FFCV-style: --max_side, --jpeg_quality, --reencode_splits)")
+    parser.add_argument("--max_side", type=int, default=500,
+                        help="with --reencode_to: longer image side at most this (0: keep sizes)")
+    parser.add_argument("--jpeg_quality", type=int, default=90, help="with --reencode_to: JPEG quality 1..100")
+    parser.add_argument("--reencode_splits", default="train",
+                        help="with --reencode_to: the splits to re-encode; the others are copied unchanged")
     parser.add_argument("--export_folder", default="",
                         help="then write --classes of the prepared dataset as an image folder here")
     parser.add_argument("--classes", default="", help="with --export_folder: e.g. 0-7 or 8,9")
@@ -290,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
             counts = scan_folder(args.dataset)
         elif args.convert:
             counts = convert_tfds(args.dataset, data_dir)
+        elif args.reencode_to:
+            from imagenet_jax.data import reencode
+
+            settings = reencode.Settings(args.max_side, args.jpeg_quality,
+                                         tuple(filter(None, args.reencode_splits.split(","))))
+            counts = reencode_tfds(args.dataset, data_dir, args.reencode_to, settings)
         else:
             if args.dataset == "imagenet2012":
                 manual_dir = args.manual_dir or os.path.join(data_dir, "downloads", "manual")

@@ -35,8 +35,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
+from absl import logging
 
-from imagenet_jax.data import datasets, folders, records, repeated_augmentation, robust, sources
+from imagenet_jax.data import datasets, folders, records, reencode, repeated_augmentation, robust, sources
 from imagenet_jax.errors import ConfigError, DatasetNotPreparedError
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ def load_dataset(name: str, data_dir: str, manual_dir: str = "", train_split: st
     if not builder.is_prepared():
         builder = _prepare(spec, builder, data_dir, manual_dir or spec.default_manual_dir)
     records.check_format(builder, name, data_dir)
+    if note := reencode.describe(os.fspath(builder.data_dir)):  # a run's log says when its JPEGs are not the originals
+        logging.info("%s in %s: %s", name, data_dir, note)
     label = builder.info.features[spec.label_key]
     image = builder.info.features["image"]
     channels = image.shape[-1] or 3

@@ -25,7 +25,7 @@ ARRAY_RECORD = "array_record"
 # Random access: no read-ahead (it would read records we never use) and no reader-side thread pool (tf.data
 # already reads many batches at once).
 _READER_OPTIONS = "readahead_buffer_size:0,max_parallelism:0"
-_WRITER_OPTIONS = "group_size:1"  # what TFDS writes: every record its own chunk, so one record per read
+WRITER_OPTIONS = "group_size:1"  # what TFDS writes: every record its own chunk, so one record per read
 
 
 class CorruptShardError(UserFacingError):
@@ -137,7 +137,7 @@ def convert_dataset(builder) -> dict[str, int]:
             path = os.fspath(path)
             target = path.replace(".tfrecord-", f".{ARRAY_RECORD}-")
             partial = target + ".converting"
-            writer = array_record_module.ArrayRecordWriter(partial, _WRITER_OPTIONS)
+            writer = array_record_module.ArrayRecordWriter(partial, WRITER_OPTIONS)
             written = 0
             try:
                 for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
