@@ -209,8 +209,8 @@ def train_batches(
             repeated_augmentation.spread(aug_repeats, local_batch_size))
     else:
         rows = tf.data.Dataset.range(start_step, _MAX_STEPS).map(step_indices, num_parallel_calls=tf.data.AUTOTUNE)
-        examples = robust.map_filling_gaps(rows.unbatch(), augment, start_step * local_batch_size)
-        batches = examples.batch(local_batch_size, drop_remainder=True)
+        stand_in = {"image": tf.zeros_like(output), "label": tf.constant(0, tf.int32)}
+        batches = robust.map_batches_filling_gaps(rows, augment, local_batch_size, stand_in)
     batches = batches.prefetch(tf.data.AUTOTUNE)
     iterator = _raising_failures(batches.with_options(_throughput_options()).as_numpy_iterator(), source)
     return robust.counting_skips(iterator, robust.SkipCounter(f"training (process {process_index})"))

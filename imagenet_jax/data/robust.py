@@ -3,9 +3,12 @@ its positions, so batches and resumes stay exactly what they would have been.
 
 `map_filling_gaps`: preprocessing errors drop the example (tf.data's ignore_errors) and a scan puts a stand-in
 into its slot: a copy of the next good example with mask=False, which the loss ignores and evaluation counts as
-skipped. Batches keep positions [s*B, (s+1)*B) whatever fails, at the cost of one cheap scan (~5% of the
-pipeline's CPU time). `map_or_placeholder` (one output per element, the mapped one or a placeholder) is simpler
-but ~0.4 ms per element slower; only the one-off folder scan of imagenet_jax.prepare uses it.
+skipped. Batches keep positions [s*B, (s+1)*B) whatever fails. `map_batches_filling_gaps`, which training's
+batches use, does the same per batch (a batch's survivors are batched, the gaps filled by one gather), several
+batches in parallel: the per-example machinery costs ~1/3 less CPU than the scan and, unlike the scan, spreads
+over all cores (BENCHMARKS.md). A stand-in there copies the next good example of its own batch, or is zeros.
+`map_or_placeholder` (one output per element, the mapped one or a placeholder) is simpler but ~0.4 ms per element
+slower; only the one-off folder scan of imagenet_jax.prepare uses it.
 """
 
 from __future__ import annotations
@@ -48,6 +51,37 @@ def map_filling_gaps(dataset: tf.data.Dataset, fn: Callable, first_position: int
         return element["position"] + 1, out
 
     return mapped.scan(tf.constant(first_position, tf.int64), fill).unbatch()
+
+
+def map_batches_filling_gaps(rows: tf.data.Dataset, fn: Callable, batch_size: int, stand_in: dict) -> tf.data.Dataset:
+    """Batches of `fn` over the examples of each element of `rows` (a dict of [batch_size] tensors: one batch's
+    inputs). An example whose `fn` fails keeps its slot, as a mask=False copy of the next good example of its
+    batch, else of `stand_in` (fn's output without "mask"). `fn` returns a dict with a scalar boolean "mask".
+
+    The same contract as map_filling_gaps followed by batch, with the gaps found per batch: one vectorized gather
+    instead of a scan over every example, several batches built in parallel (BENCHMARKS.md, "Input pipeline").
+    """
+    import tensorflow as tf
+
+    sentinel = {**stand_in, "mask": tf.constant(False), "slot": tf.constant(batch_size, tf.int32)}
+
+    def survivors(row):
+        slots = tf.data.Dataset.range(batch_size).map(lambda slot: tf.cast(slot, tf.int32))
+        examples = tf.data.Dataset.zip(slots, tf.data.Dataset.from_tensor_slices(row))
+        mapped = examples.map(lambda slot, element: {**fn(element), "slot": slot}).ignore_errors(log_warning=True)
+        # The sentinel ends every batch, so a batch whose examples all failed still yields one.
+        return mapped.concatenate(tf.data.Dataset.from_tensors(sentinel)).batch(batch_size + 1)
+
+    def fill(batch):
+        wanted = tf.range(batch_size, dtype=tf.int32)
+        chosen = tf.searchsorted(batch["slot"], wanted, side="left")  # the first survivor at or after each slot
+        out = {key: tf.gather(value, chosen) for key, value in batch.items() if key != "slot"}
+        out["mask"] = tf.logical_and(out["mask"], tf.equal(tf.gather(batch["slot"], chosen), wanted))
+        return out
+
+    batches = rows.interleave(survivors, cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE,
+                              deterministic=True)
+    return batches.map(fill, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def map_finite_filling_gaps(dataset: tf.data.Dataset, fn: Callable, count: int) -> tf.data.Dataset:
