@@ -24,6 +24,8 @@ center-crop fallback) and a random flip:
     run get (not run by default; building the cache is not timed);
   - "ours_reencoded": ours reading the same examples from --reencoded_data_dir, a copy of the dataset made by
     `python -m imagenet_jax.prepare --reencode_to` (smaller, cheaper-to-decode JPEGs; not run by default);
+  - "ours_machinery": ours with the preprocessing replaced by a constant image: the ceiling the pipeline's own
+    machinery (order, reads, per-example seeds, skip handling, batching) allows (not run by default);
   - "ours_aug_repeats3": ours with --config.aug_repeats=3 (repeated augmentation, ResNet strikes back A1/A2):
     3 augmented copies per decode, so images/s counts augmented examples, a third of them distinct images (not
     run by default).
@@ -165,8 +167,15 @@ def _batches(name: str, images, labels, info, args):
     config.lowres_cache_max_size = args.image_size if name == "ours_lowres_cache" else 0
     config.aug_repeats = 3 if name == "ours_aug_repeats3" else 1
     context = inputs.context(config, args.image_size, 3)
+    preprocess = preprocessing.build(inputs.train_chain(config), context)
+    if name == "ours_machinery":
+        constant = tf.zeros((args.image_size, args.image_size, 3), tf.uint8)
+
+        def preprocess(image, seed):  # depends on the input, so that nothing is hoisted out of the map
+            return constant + tf.cast(tf.strings.length(image) % 2, tf.uint8)
+
     return pipeline.train_batches(_InMemory(images, labels, info.channels), global_batch_size=args.batch_size, seed=0,
-                                  start_step=0, preprocess=preprocessing.build(inputs.train_chain(config), context),
+                                  start_step=0, preprocess=preprocess,
                                   cache=False, cache_min_side=inputs.lowres_cache_min_side(config, args.image_size),
                                   aug_repeats=config.aug_repeats)
 

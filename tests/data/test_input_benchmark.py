@@ -21,7 +21,7 @@ def test_input_pipeline_benchmark_reports_both_pipelines(tmp_path, fake_imagenet
     command = [sys.executable, "benchmarks/input_pipeline.py", "--dataset", "imagenet2012", "--data_dir",
                fake_imagenet_data_dir, "--split", "train", "--json", str(out), "--image_size", "64",
                "--batch_size", "16", "--batches", "2", "--warmup_batches", "1", "--repeats", "1",
-               "--pipelines", "flax_baseline,ours,ours_reencoded", "--reencoded_data_dir", reencoded]
+               "--pipelines", "flax_baseline,ours,ours_reencoded,ours_machinery", "--reencoded_data_dir", reencoded]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": REPO})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -33,5 +33,6 @@ def test_input_pipeline_benchmark_reports_both_pipelines(tmp_path, fake_imagenet
     assert report["ratios"]["ours/flax_baseline@1"]["images_per_second"] > 0
     assert report["results"]["ours_reencoded@1"]["output"] == "uint8[16, 64, 64, 3]"
     assert report["mean_jpeg_bytes"]["ours_reencoded"] < report["mean_jpeg_bytes"]["ours"] / 3  # read the copy
+    assert report["results"]["ours_machinery@1"]["output"] == "uint8[16, 64, 64, 3]"
     if cores > 1:
         assert f"ours/flax_baseline@{cores}" in report["ratios"]
