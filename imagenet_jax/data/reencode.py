@@ -20,8 +20,12 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from imagenet_jax.errors import UserFacingError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 MARKER = "reencode.json"  # next to dataset_info.json: what was done, read back by describe()
 PROGRESS = "reencode.progress.json"  # outcome counts of the files written so far, for a resumed run
@@ -55,7 +59,7 @@ class Settings:
                                 f"{', '.join(available)}{f' (not {unknown})' if unknown else ''}.")
 
 
-def reencode_image(image, max_side: int, quality: int, channels: int):
+def reencode_image(image: tf.Tensor, max_side: int, quality: int, channels: int) -> tuple[tf.Tensor, tf.Tensor]:
     """(new encoded bytes, outcome) of encoded `image`, as TensorFlow ops; raises on an undecodable image."""
     import tensorflow as tf
 
