@@ -115,8 +115,7 @@ def load_dataset(name: str, data_dir: str, manual_dir: str = "", train_split: st
     if not builder.is_prepared():
         builder = _prepare(spec, builder, data_dir, manual_dir or spec.default_manual_dir)
     records.check_format(builder, name, data_dir)
-    if note := reencode.describe(os.fspath(builder.data_dir)):  # a run's log says when its JPEGs are not the originals
-        logging.info("%s in %s: %s", name, data_dir, note)
+    _log_reencoded(name, data_dir, os.fspath(builder.data_dir))
     label = builder.info.features[spec.label_key]
     image = builder.info.features["image"]
     channels = image.shape[-1] or 3
@@ -134,6 +133,12 @@ def load_dataset(name: str, data_dir: str, manual_dir: str = "", train_split: st
         label_set_key=spec.label_set_key,
         data_dir=data_dir,
     )
+
+
+@functools.cache  # once per dataset, however often a run loads it
+def _log_reencoded(name: str, data_dir: str, version_dir: str) -> None:
+    if note := reencode.describe(version_dir):  # a run's log says when its JPEGs are not the originals
+        logging.info("%s in %s: %s", name, data_dir, note)
 
 
 def _prepare(spec: datasets.DatasetSpec, builder, data_dir: str, manual_dir: str):
