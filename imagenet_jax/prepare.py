@@ -202,11 +202,18 @@ def convert_tfds(dataset: str, data_dir: str) -> dict[str, int]:
     """Rewrites `dataset`, prepared in TFDS's tfrecord format, as array_record in place; returns {split: examples}."""
     from imagenet_jax.data import records
 
+    return records.convert_dataset(_prepared_builder(dataset, data_dir, "convert"))
+
+
+def _prepared_builder(dataset: str, data_dir: str, action: str):
+    """The TFDS builder of `dataset` in `data_dir`, or PrepareError saying how to prepare it before `action`."""
+    from imagenet_jax.data import records
+
     builder = _builder(dataset, data_dir)
     if not builder.is_prepared():
-        raise PrepareError(f"{dataset} is not prepared in --data_dir {data_dir}: nothing to convert; prepare it "
+        raise PrepareError(f"{dataset} is not prepared in --data_dir {data_dir}: nothing to {action}; prepare it "
                            f"with {records.prepare_command(dataset, data_dir)}.")
-    return records.convert_dataset(builder)
+    return builder
 
 
 def remove_prepared(dataset: str, data_dir: str) -> None:
@@ -245,12 +252,9 @@ def prepare_tfds(dataset: str, manual_dir: str, data_dir: str) -> dict[str, int]
 def reencode_tfds(dataset: str, data_dir: str, target_data_dir: str, settings) -> dict[str, int]:
     """Writes the re-encoded copy of prepared `dataset` (data/reencode.py) into `target_data_dir`; returns
     {split: examples}."""
-    from imagenet_jax.data import records, reencode
+    from imagenet_jax.data import reencode
 
-    builder = _builder(dataset, data_dir)
-    if not builder.is_prepared():
-        raise PrepareError(f"{dataset} is not prepared in --data_dir {data_dir}: prepare it first "
-                           f"({records.prepare_command(dataset, data_dir)}), then re-encode it.")
+    builder = _prepared_builder(dataset, data_dir, "re-encode")
     marker = reencode.reencode_dataset(builder, target_data_dir, settings)
     counts = ", ".join(f"{number} {outcome}" for outcome, number in marker["counts"].items())
     print(f"re-encoded {', '.join(settings.splits)} into --data_dir {target_data_dir}: {counts}; "

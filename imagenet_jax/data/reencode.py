@@ -208,9 +208,9 @@ def reencode_dataset(builder, target_data_dir: str, settings: Settings,
         split_bytes[split_name] = 0
         for path, expected in zip(split.filepaths, split.shard_lengths):
             path = os.fspath(path)
-            target = os.path.join(target_dir, os.path.basename(path))
-            reencoding = split_name in settings.splits
             file_name = os.path.basename(path)
+            target = os.path.join(target_dir, file_name)
+            reencoding = split_name in settings.splits
             if _records_in(target) == expected and (file_name in per_file or not reencoding):
                 progress(f"{split_name}: {file_name} already written")  # by an interrupted earlier run
             elif reencoding:
@@ -246,7 +246,8 @@ def reencode_dataset(builder, target_data_dir: str, settings: Settings,
 
 
 def _write_json(path: str, value) -> None:
-    partial = path + ".partial"
-    with open(partial, "w") as stream:
-        json.dump(value, stream, indent=2)
-    os.replace(partial, path)
+    from etils import epath
+
+    from imagenet_jax.storage import write_text_atomically
+
+    write_text_atomically(epath.Path(path), json.dumps(value, indent=2))

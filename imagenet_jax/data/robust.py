@@ -66,7 +66,7 @@ def map_batches_filling_gaps(rows: tf.data.Dataset, fn: Callable, batch_size: in
     sentinel = {**stand_in, "mask": tf.constant(False), "slot": tf.constant(batch_size, tf.int32)}
 
     def survivors(row):
-        slots = tf.data.Dataset.range(batch_size).map(lambda slot: tf.cast(slot, tf.int32))
+        slots = tf.data.Dataset.range(batch_size, output_type=tf.int32)
         examples = tf.data.Dataset.zip(slots, tf.data.Dataset.from_tensor_slices(row))
         mapped = examples.map(lambda slot, element: {**fn(element), "slot": slot}).ignore_errors(log_warning=True)
         # The sentinel ends every batch, so a batch whose examples all failed still yields one.
