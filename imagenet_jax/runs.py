@@ -5,7 +5,8 @@
     variables = run.variables("best")  # {"params", "batch_stats"} of the best-top-1 checkpoint, as numpy
     logits = run.logits(images_uint8)  # the run's model with the eval normalization, in float32
 
-Nothing here writes to the workdir, so a run may be inspected while it trains (from another process).
+Nothing here writes to the workdir, so a run may be inspected while it trains (from another process), and
+nothing waits for other processes: in a multi-process job any one process may read a run alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +26,9 @@ import numpy as np
 
 from imagenet_jax.errors import CheckpointError, ConfigError
 from imagenet_jax.storage import run_path
+
+if TYPE_CHECKING:
+    import orbax.checkpoint as ocp
 
 CHECKPOINT_CHOICES = "best, latest or a step number"
 
@@ -83,12 +88,15 @@ class Run:
     def _manager(self):
         import orbax.checkpoint as ocp
 
-        handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+        local = process_local_options()
+        handlers = {"state": ocp.StandardCheckpointHandler(multiprocessing_options=local),
+                    "meta": ocp.JsonCheckpointHandler(multiprocessing_options=local)}
         absl_logger = logging.getLogger("absl")
         level = absl_logger.level
         absl_logger.setLevel(logging.ERROR)  # read_only's own warnings ("setting save_interval_steps=0")
         try:
-            options = ocp.CheckpointManagerOptions(read_only=True, create=False)  # never touches a live run's files
+            options = ocp.CheckpointManagerOptions(read_only=True, create=False,  # never touches a live run's files
+                                                   multiprocessing_options=local)
             return ocp.CheckpointManager(run_path(self.workdir) / "checkpoints", options=options,
                                          item_handlers=handlers)
         finally:
@@ -129,7 +137,8 @@ class Run:
         step = self.resolve_checkpoint(checkpoint)
         stored = self._manager.item_metadata(step)["state"]
         stored = getattr(stored, "tree", stored)
-        host = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
+        # This process's own CPU: jax.devices("cpu")[0] is process 0's in a multi-process job.
+        host = jax.sharding.SingleDeviceSharding(jax.local_devices(backend="cpu")[0])
         target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=host), stored)
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
@@ -253,6 +262,18 @@ def dataset_metadata(config: ml_collections.ConfigDict) -> tuple[tuple[str, ...]
     info = tfds.builder(spec.tfds_name, data_dir=datasets.resolve_data_dir(config.data_dir)).info
     channels = info.features["image"].shape[-1] or 3
     return tuple(info.features[spec.label_key].names), int(channels)
+
+
+def process_local_options() -> ocp.options.MultiprocessingOptions:
+    """Orbax multiprocessing options under which this process reads checkpoints alone: no barrier waits for others.
+
+    In a multi-process job a Run may be read by one process only (the end-of-run report, on process 0) or by each
+    at its own pace; Orbax's default would make every read a collective that the other processes never enter.
+    """
+    import orbax.checkpoint as ocp
+
+    return ocp.options.MultiprocessingOptions(primary_host=jax.process_index(),
+                                              active_processes={jax.process_index()})
 
 
 def load_run(workdir: str | os.PathLike) -> Run:

@@ -232,6 +232,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if config.write_report and process_index == 0:  # DIR/report/index.html; a failure only warns
             from imagenet_jax.report import report_at_end
 
+            # Process 0 alone: the report reads the workdir through runs.Run, which enters no collective, so the
+            # other processes go on to exit (they wait for process 0 only at the runtime's shutdown).
             checkpointer.wait()  # its sample images restore the final checkpoint
             reporter.log_report(report_at_end(workdir))
     finally:

@@ -44,6 +44,25 @@ def test_model_logits_and_eval_batches(tiny_run):
     np.testing.assert_allclose(run.logits(batches[0]["image"], "latest"), by_hand, atol=1e-5)
 
 
+def test_one_process_of_a_job_reads_a_run_alone(tiny_run, monkeypatch):
+    """In a multi-process job one process may read a run by itself (the end-of-run report, on process 0): a barrier
+    there would wait for processes that never come, so restoring must enter none."""
+    import jax
+    from jax.experimental import multihost_utils
+    from orbax.checkpoint._src.multihost import multihost
+
+    barriers = []
+    monkeypatch.setattr(jax, "process_count", lambda *args, **kwargs: 2)  # this process is one of two
+    # Where every Orbax barrier ends up: JAX's device sync, or the distributed client's barrier.
+    monkeypatch.setattr(multihost_utils, "sync_global_devices", barriers.append)
+    monkeypatch.setattr(multihost, "get_barrier_sync_fn",
+                        lambda **kwargs: lambda **barrier: barriers.append(barrier["key"]))
+    run = imagenet_jax.load_run(tiny_run)
+    restored = run.restore("latest")
+    assert restored.step == 12 and run.variables("best")["params"]
+    assert barriers == []
+
+
 def test_train_again_resumes_and_refuses_a_changed_trajectory(tiny_run, fashion_mnist_dir):
     lines = len(imagenet_jax.load_run(tiny_run).metrics())
     overrides = tiny_run_overrides(fashion_mnist_dir) + ["--config.eval_every_steps=6"]

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -15,6 +16,10 @@ from tests.conftest import REPO, read_metrics, run_main, tiny_run_overrides
 from tests.train.test_training import _trajectory
 
 pytestmark = pytest.mark.slow
+
+# A finished process exits within seconds of its last evaluation (the report, then teardown); one stuck at a
+# barrier that another process never enters waits out the barrier's timeout (300 s) before aborting.
+EXIT_AFTER_LAST_EVAL_SECONDS = 60
 
 
 def _free_port() -> int:
@@ -30,10 +35,31 @@ def _start_processes(workdir: str, overrides: list[str], num_processes: int, dev
         subprocess.Popen(
             [sys.executable, "-m", "imagenet_jax.main", "--config=configs/default.py", f"--workdir={workdir}",
              f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={num_processes}", f"--process_id={index}",
-             *overrides],
+             *overrides, "--config.write_report=True"],  # the shipped default (tiny_run_overrides turns it off)
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for index in range(num_processes)
     ]
+
+
+def _wait_all(processes: list[subprocess.Popen]) -> list[tuple[int, str, float]]:
+    """(exit code, stderr, time.time() at exit) of each process, all drained at once (a full pipe would stall one)."""
+    def wait(process: subprocess.Popen) -> tuple[int, str, float]:
+        _, stderr = process.communicate(timeout=600)
+        return process.returncode, stderr, time.time()
+
+    with ThreadPoolExecutor(len(processes)) as pool:
+        return list(pool.map(wait, processes))
+
+
+def _assert_finished_promptly(workdir: str, finished: list[tuple[int, str, float]]) -> None:
+    """Every process exited 0, soon after the run's last evaluation (the last line written to metrics.jsonl)."""
+    for index, (returncode, stderr, _) in enumerate(finished):
+        assert returncode == 0, (index, stderr[-3000:])
+    last = read_metrics(workdir)[-1]
+    assert last["split"] != "train", last  # the final evaluation is the last line written
+    last_eval = os.path.getmtime(os.path.join(workdir, "metrics.jsonl"))
+    seconds = [round(exited - last_eval, 1) for _, _, exited in finished]
+    assert max(seconds) < EXIT_AFTER_LAST_EVAL_SECONDS, f"seconds from the last evaluation to exit: {seconds}"
 
 
 def _assert_close(actual: list[dict], expected: list[dict]) -> None:
@@ -58,11 +84,9 @@ def test_two_processes_of_four_devices_match_one_of_eight_with_default_settings(
     assert result.returncode == 0, result.stderr[-3000:]
 
     workdir = str(tmp_path / "two_processes")
-    processes = _start_processes(workdir, overrides, num_processes=2, devices_each=4)
-    for process in processes:
-        _, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr[-3000:]
-    assert "JAX process 1 of 2, 4 local / 8 global devices" in stderr
+    finished = _wait_all(_start_processes(workdir, overrides, num_processes=2, devices_each=4))
+    _assert_finished_promptly(workdir, finished)
+    assert "JAX process 1 of 2, 4 local / 8 global devices" in finished[1][1]
     # The same global batch by construction (one global order, each process its slice): the first step, before
     # any update can amplify the all-reduce's summation order, agrees to float rounding. (A different batch moves
     # the loss by >= 1e-3; the gradient's cross-process all-reduce (gloo) sums in another order than the
@@ -73,6 +97,20 @@ def test_two_processes_of_four_devices_match_one_of_eight_with_default_settings(
     assert first[0]["grad_norm"] == pytest.approx(first[1]["grad_norm"], rel=2e-4), (first[0]["grad_norm"],
                                                                                        first[1]["grad_norm"])
     _assert_close(_trajectory(workdir), _trajectory(reference))
+
+
+def test_every_process_of_a_finished_run_exits_promptly_after_process_0_writes_the_report(tmp_path,
+                                                                                          fashion_mnist_dir):
+    # Process 0 alone writes the report, restoring the final checkpoint for its sample images: a collective in
+    # there (issue 27: Orbax's barriers) left process 0 waiting and process 1 at shutdown until both aborted.
+    workdir = str(tmp_path / "run")
+    overrides = tiny_run_overrides(fashion_mnist_dir, steps=8)  # _start_processes turns the report back on
+    finished = _wait_all(_start_processes(workdir, overrides, num_processes=2, devices_each=4))
+    _assert_finished_promptly(workdir, finished)
+    index = os.path.join(workdir, "report", "index.html")
+    assert os.path.exists(os.path.join(workdir, "report", "samples.png")), open(index).read()
+    assert "No sample images" not in open(index).read()
+    assert f"report: {index}" in finished[0][1] and f"report: {index}" not in finished[1][1]
 
 
 def test_preempted_two_process_run_resumes_on_one_process_with_fewer_devices(tmp_path, fashion_mnist_dir):
