@@ -17,6 +17,26 @@ FASHION_MNIST_IDX_DIR = "/usr/share/datasets/fashion-mnist"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(autouse=True)
+def _process_state_restored():
+    """Each test starts with the logging setup and module-level settings the process began with, whatever the
+    tests before it in the same worker did (TensorFlow's SavedModel save, for one, leaves absl at WARNING)."""
+    import logging
+
+    from imagenet_jax.models import conv_lowering
+
+    absl_logger, root = logging.getLogger("absl"), logging.getLogger()
+    saved = (absl_logger.level, absl_logger.propagate, root.level, list(root.handlers), logging.root.manager.disable,
+             conv_lowering.cpu_conv_lowering())
+    yield
+    absl_logger.setLevel(saved[0])
+    absl_logger.propagate = saved[1]
+    root.setLevel(saved[2])
+    root.handlers[:] = saved[3]
+    logging.disable(saved[4])
+    conv_lowering.set_cpu_conv_lowering(saved[5])
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist_dir(tmp_path_factory) -> str:
     """A TFDS data dir holding fashion_mnist, prepared from the local IDX files."""

@@ -62,6 +62,7 @@ class FolderDatasetInfo:
     eval_split: str
     class_names: tuple[str, ...]
     name: str = ""
+    note: str = ""  # what a run's log says about the data at its start (as pipeline.DatasetInfo.note)
 
     def num_examples(self, split: str) -> int:
         """Number of images in `split` (any split expression of the module docstring)."""

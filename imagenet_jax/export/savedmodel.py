@@ -8,6 +8,7 @@ tf.Variables), with two serving signatures:
 
 from __future__ import annotations
 
+import logging
 import os
 
 from imagenet_jax.export.common import METADATA_FILE, ExportSource, write_metadata
@@ -41,8 +42,13 @@ def export(source: ExportSource, output: str, config) -> list[str]:
         return serving_default(images)
 
     module.serving_default, module.serve_encoded = serving_default, serve_encoded
-    tf.saved_model.save(module, output, signatures={"serving_default": serving_default,
-                                                    "serve_encoded": serve_encoded})
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    try:
+        tf.saved_model.save(module, output, signatures={"serving_default": serving_default,
+                                                        "serve_encoded": serve_encoded})
+    finally:  # TF "restores" absl's verbosity as an explicit WARNING: INFO logs of later runs would vanish
+        absl_logger.setLevel(level)
     metadata_path = os.path.join(output, "assets.extra", METADATA_FILE)
     write_metadata(metadata_path, {**source.metadata, "format": "savedmodel", "signatures": {
         "serving_default": "images: uint8 [batch, S, S, C] -> logits, probabilities",

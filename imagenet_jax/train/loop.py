@@ -53,6 +53,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # Data.
     info = _load_dataset_once(config, process_index, process_count)
+    if info.note:  # once per run, however often the dataset is loaded (the evaluators load it again)
+        logging.info("%s: %s", config.dataset, info.note)
     eval_info = info  # the evaluators cut held-out sets (minival) from the dataset as loaded
     info = inputs.apply_holdout(config, info)  # training never sees minival
     num_classes = config.num_classes or info.num_classes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -41,7 +42,9 @@ def test_savedmodel_in_tensorflow_matches_on_pixels_and_on_jpeg_bytes(tiny_run, 
 
     images, logits = photos_and_logits
     output = str(tmp_path / "savedmodel")
+    absl_level = logging.getLogger("absl").level
     assert export_cli.main(["--workdir", tiny_run, "--format", "savedmodel", "--output", output]) == 0
+    assert logging.getLogger("absl").level == absl_level  # TF's save sets WARNING: a notebook's INFO lines vanish
     loaded = tf.saved_model.load(output)
     served = loaded.signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_allclose(served["logits"].numpy(), logits, atol=TOLERANCE, rtol=0)

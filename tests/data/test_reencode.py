@@ -16,6 +16,7 @@ from imagenet_jax import prepare
 from imagenet_jax.data import pipeline, reencode, sources
 from imagenet_jax.data import preprocessing as pp
 from imagenet_jax.data.fake_imagenet import validation_synsets
+from tests.conftest import REPO
 from tests.data.conftest import FAKE_TRAIN_PER_CLASS, FAKE_VAL_IMAGES
 
 TRAIN = FAKE_TRAIN_PER_CLASS * FAKE_VAL_IMAGES
@@ -43,8 +44,7 @@ def reencoded_200(fake_imagenet_data_dir, tmp_path_factory) -> str:
     return target
 
 
-def test_copy_keeps_every_example_label_and_key_in_order_with_smaller_jpegs(fake_imagenet_data_dir, reencoded_200,
-                                                                            caplog):
+def test_copy_keeps_every_example_label_and_key_in_order_with_smaller_jpegs(fake_imagenet_data_dir, reencoded_200):
     original, copy = _records(fake_imagenet_data_dir, "train"), _records(reencoded_200, "train")
     assert len(copy) == TRAIN
     assert [(r["key"], r["label"]) for r in copy] == [(r["key"], r["label"]) for r in original]
@@ -60,11 +60,23 @@ def test_copy_keeps_every_example_label_and_key_in_order_with_smaller_jpegs(fake
     assert not os.path.exists(os.path.join(_version_dir(reencoded_200), reencode.PROGRESS))
     assert "longer side <= 200 px, JPEG quality 85" in reencode.describe(_version_dir(reencoded_200))
     assert reencode.describe(_version_dir(fake_imagenet_data_dir)) == ""
-    pipeline._log_reencoded.cache_clear()  # loaded above already: the note is logged once per dataset
-    with caplog.at_level(logging.INFO):
-        pipeline.load_dataset("imagenet2012", reencoded_200)
-        pipeline.load_dataset("imagenet2012", reencoded_200)
-    assert caplog.text.count("re-encoded copy of") == 1  # a run's log says it is not reading the original JPEGs
+    # What a run's log says about the data: the copy names itself, the original says nothing.
+    assert "re-encoded copy of" in pipeline.load_dataset("imagenet2012", reencoded_200).note
+    assert pipeline.load_dataset("imagenet2012", fake_imagenet_data_dir).note == ""
+
+
+@pytest.mark.slow
+def test_every_run_on_a_copy_logs_once_that_its_jpegs_are_not_the_originals(reencoded_200, tmp_path, caplog):
+    import imagenet_jax
+
+    overrides = {"data_dir": reencoded_200, "image_size": 32, "batch_size": 16, "eval_batch_size": 8,
+                 "num_train_steps": 1, "eval_split": "validation[:8]", "schedule.warmup_epochs": 0,
+                 "write_report": False}
+    for workdir in ("first", "second"):  # two runs in one process (a notebook): each says it, once
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            imagenet_jax.train(os.path.join(REPO, "configs", "resnet18.py"), tmp_path / workdir, overrides)
+        assert caplog.text.count("re-encoded copy of") == 1  # loaded twice per run (training, evaluators)
 
 
 def test_resized_pixels_are_a_box_filter_resize_of_the_original(fake_imagenet_data_dir, reencoded_200):
