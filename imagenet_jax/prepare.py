@@ -220,8 +220,12 @@ def remove_prepared(dataset: str, data_dir: str) -> None:
     """Deletes the prepared files of `dataset` (this version) from `data_dir`, so that it is prepared anew."""
     from etils import epath
 
-    builder = _builder(dataset, data_dir)
-    path = epath.Path(builder.data_dir)
+    from imagenet_jax.data import datasets, pipeline
+
+    if damaged := pipeline.damaged_dataset_info(datasets.get(dataset).tfds_name, data_dir):
+        path = epath.Path(damaged[0]).parent  # the builder cannot be made from a damaged dataset_info.json
+    else:
+        path = epath.Path(_builder(dataset, data_dir).data_dir)
     if path.exists():
         print(f"removing {path}", file=sys.stderr)
         path.rmtree()

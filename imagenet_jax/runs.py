@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -26,6 +25,8 @@ import numpy as np
 
 from imagenet_jax.errors import CheckpointError, ConfigError
 from imagenet_jax.storage import run_path
+from imagenet_jax.storage.files import read_json_lines, read_run_config
+from imagenet_jax.train import checkpoint_integrity as integrity
 
 if TYPE_CHECKING:
     import orbax.checkpoint as ocp
@@ -59,7 +60,7 @@ class Run:
         config_file = run_path(workdir) / "config.json"
         if not config_file.exists():
             raise CheckpointError(f"{self.workdir} holds no run (no config.json); train into it first.")
-        self.config = ml_collections.ConfigDict(json.loads(config_file.read_text()))
+        self.config = ml_collections.ConfigDict(read_run_config(config_file))
 
     def __repr__(self) -> str:
         return f"Run({self.workdir!r}: {self.config.model} on {self.config.dataset}, checkpoints {self.steps()})"
@@ -67,10 +68,7 @@ class Run:
     # Metrics.
     def metrics(self, split: str | None = None) -> list[dict]:
         """The lines of metrics.jsonl as dicts (only those of `split`, e.g. "train" or "test", when given)."""
-        path = run_path(self.workdir) / "metrics.jsonl"
-        if not path.exists():
-            return []
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = read_json_lines(run_path(self.workdir) / "metrics.jsonl")
         return [row for row in rows if split is None or row.get("split") == split]
 
     def metrics_frame(self, split: str | None = None):
@@ -88,6 +86,14 @@ class Run:
     def _manager(self):
         import orbax.checkpoint as ocp
 
+        from imagenet_jax.train.checkpointing import damaged_at_open
+
+        directory = run_path(self.workdir) / "checkpoints"
+        if damaged := damaged_at_open(directory):  # Orbax's manager would stop on them with a traceback
+            listed = "; ".join(f"step {step}: {why}" for step, why in sorted(damaged.items()))
+            raise CheckpointError(f"damaged checkpoint(s) in {directory} ({listed}). Resume the training run on this "
+                                  "workdir (the same command) to move them to checkpoints_unreadable/, or move them "
+                                  "out yourself.")
         local = process_local_options()
         handlers = {"state": ocp.StandardCheckpointHandler(multiprocessing_options=local),
                     "meta": ocp.JsonCheckpointHandler(multiprocessing_options=local)}
@@ -97,8 +103,7 @@ class Run:
         try:
             options = ocp.CheckpointManagerOptions(read_only=True, create=False,  # never touches a live run's files
                                                    multiprocessing_options=local)
-            return ocp.CheckpointManager(run_path(self.workdir) / "checkpoints", options=options,
-                                         item_handlers=handlers)
+            return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
         finally:
             absl_logger.setLevel(level)
 
@@ -142,7 +147,15 @@ class Run:
         target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=host), stored)
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-        return RestoredState(step=step, state=jax.device_get(dict(restored["state"])), meta=restored["meta"])
+        state = jax.device_get(dict(restored["state"]))
+        where = f"{run_path(self.workdir) / 'checkpoints' / str(step)}"
+        try:  # the fingerprints saved with it: silently different numbers are refused, not evaluated
+            meta, fingerprints = integrity.open_meta(restored["meta"], f"{where}/meta/metadata")
+            integrity.check_state(state, fingerprints, f"{where}/state")
+        except integrity.DamageFound as error:
+            raise CheckpointError(f"the checkpoint {where} is damaged ({error}); choose another checkpoint, or "
+                                  "resume the training run to set it aside.") from None
+        return RestoredState(step=step, state=state, meta=meta)
 
     def variables(self, checkpoint: str | int = "best", use_ema: bool = False) -> dict:
         """{"params", "batch_stats"} of a checkpoint, ready for `run.model.apply(variables, x, train=False)`."""

@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
-from absl import logging
 
 from imagenet_jax.data import datasets, folders, records, reencode, repeated_augmentation, robust, sources
 from imagenet_jax.errors import ConfigError, DatasetNotPreparedError
@@ -69,6 +68,7 @@ class DatasetInfo:
     label_key: str = "label"
     label_set_key: str = ""
     data_dir: str = ""
+    note: str = ""  # what a run's log says about the data once at its start (e.g. that the JPEGs are re-encoded)
 
     def num_examples(self, split: str) -> int:
         """Number of examples in `split` (any TFDS split expression)."""
@@ -111,11 +111,17 @@ def load_dataset(name: str, data_dir: str, manual_dir: str = "", train_split: st
         return folders.load_folder(name, train_split, eval_split)
     spec = datasets.get(name)
     data_dir = datasets.resolve_data_dir(data_dir)
-    builder = tfds.builder(spec.tfds_name, data_dir=data_dir)  # a format here would clash with a prepared one
+    try:
+        builder = tfds.builder(spec.tfds_name, data_dir=data_dir)  # a format here would clash with a prepared one
+    except Exception as error:
+        if damaged := damaged_dataset_info(spec.tfds_name, data_dir):  # a damaged dataset_info.json: name it
+            raise DatasetNotPreparedError(
+                f"{damaged[0]} is damaged ({damaged[1]}). Prepare the dataset again: "
+                f"{records.prepare_command(name, data_dir, ' --overwrite')}") from error
+        raise
     if not builder.is_prepared():
         builder = _prepare(spec, builder, data_dir, manual_dir or spec.default_manual_dir)
     records.check_format(builder, name, data_dir)
-    _log_reencoded(name, data_dir, os.fspath(builder.data_dir))
     label = builder.info.features[spec.label_key]
     image = builder.info.features["image"]
     channels = image.shape[-1] or 3
@@ -132,13 +138,25 @@ def load_dataset(name: str, data_dir: str, manual_dir: str = "", train_split: st
         label_key=spec.label_key,
         label_set_key=spec.label_set_key,
         data_dir=data_dir,
+        note=reencode.describe(os.fspath(builder.data_dir)),  # a re-encoded copy says so; the original says nothing
     )
 
 
-@functools.cache  # once per dataset, however often a run loads it
-def _log_reencoded(name: str, data_dir: str, version_dir: str) -> None:
-    if note := reencode.describe(version_dir):  # a run's log says when its JPEGs are not the originals
-        logging.info("%s in %s: %s", name, data_dir, note)
+def damaged_dataset_info(tfds_name: str, data_dir: str) -> tuple[str, str] | None:
+    """(path, why) of a prepared `tfds_name`'s dataset_info.json under `data_dir` that does not parse, else None."""
+    import json
+
+    from etils import epath
+
+    base = epath.Path(data_dir) / tfds_name.split(":")[0]
+    found = [path for pattern in ("*/dataset_info.json", "*/*/dataset_info.json")  # VERSION or CONFIG/VERSION
+             for path in base.glob(pattern)] if base.exists() else []
+    for path in sorted(found):
+        try:
+            json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            return str(path), f"{type(error).__name__}: {error}"
+    return None
 
 
 def _prepare(spec: datasets.DatasetSpec, builder, data_dir: str, manual_dir: str):

@@ -9,7 +9,6 @@ also "<corruption>_ce" = sum_s E_s / sum_s E_s(baseline) and "mce", their mean (
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import jax
@@ -27,9 +26,9 @@ from imagenet_jax.robustness.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 def baseline_from_workdir(workdir: str, set_name: str, corruptions, severities) -> dict[str, list[float]]:
     """{corruption: errors per severity} from the last `set_name` line of workdir/metrics.jsonl."""
     from imagenet_jax.storage import run_path
+    from imagenet_jax.storage.files import read_json_lines
 
-    lines = [json.loads(line) for line in (run_path(workdir) / "metrics.jsonl").read_text().splitlines()
-             if line.strip()]
+    lines = read_json_lines(run_path(workdir) / "metrics.jsonl")
     found = [line for line in lines if line.get("split") == set_name]
     if not found:
         raise ConfigError(f"config.evals.{set_name}.baseline_workdir={workdir!r} has no eval lines of {set_name!r}.")

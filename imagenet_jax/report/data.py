@@ -8,6 +8,7 @@ import math
 
 from imagenet_jax.errors import CheckpointError
 from imagenet_jax.storage import run_path
+from imagenet_jax.storage.files import read_json_lines, read_run_config
 
 # Keys of a train line that are bookkeeping, not model quality (left out of the best/last table).
 TRAIN_BOOKKEEPING = ("eta_seconds", "elapsed_seconds", "steps_per_second")
@@ -96,10 +97,8 @@ def load_run_data(workdir: str, name: str | None = None) -> RunData:
     metrics_file = path / "metrics.jsonl"
     if not config_file.exists() and not metrics_file.exists():
         raise CheckpointError(f"{workdir} holds no run (no config.json or metrics.jsonl); train into it first.")
-    config = json.loads(config_file.read_text()) if config_file.exists() else {}
-    rows = []
-    if metrics_file.exists():
-        rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    config = read_run_config(config_file) if config_file.exists() else {}
+    rows = read_json_lines(metrics_file)
     per_class, per_class_source = _newest(workdir, "per_class.json")
     calibration, calibration_source = _newest(workdir, "calibration.json")
     return RunData(workdir=str(workdir), name=name or path.name, config=config, rows=rows, per_class=per_class,

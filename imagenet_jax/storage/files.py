@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -19,6 +21,45 @@ def write_text_atomically(path: epath.Path, text: str) -> None:
     temporary = path.parent / f".{path.name}.tmp"
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+def json_record(line: str) -> dict | None:
+    """The JSON object on one line of a .jsonl file, or None when the line does not hold one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_run_config(config_file: epath.Path) -> dict:
+    """A workdir's config.json as a dict; a damaged one is a one-line error saying how to write it again."""
+    from imagenet_jax.errors import CheckpointError
+
+    try:
+        config = json.loads(config_file.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        config = error
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_file} is damaged ({type(config).__name__}: {config}). The training run "
+                              "writes it again: rerun its command on this workdir (a finished run resumes, "
+                              "rewrites config.json and stops).")
+    return config
+
+
+def read_json_lines(path: epath.Path | str) -> list[dict]:
+    """The objects of a .jsonl file ([] if it does not exist). A line that does not parse (a torn last line, after
+    a kill mid-write) is left out with a warning naming it; the file is not changed."""
+    path = epath.Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip() and (record := json_record(line)) is None:
+            logging.warning("%s line %d is not a JSON object (a write cut short?); left out", path, number)
+        elif line.strip():
+            records.append(record)
+    return records
 
 
 def copy_tree(source: epath.Path, target: epath.Path) -> None:
@@ -64,10 +105,10 @@ class LineFile:
             return []
         return [line for line in self.path.read_text().splitlines() if line.strip()]
 
-    def keep_only(self, keep: Callable[[str], bool]) -> None:
-        """Rewrites the file with only the lines for which `keep` is true (atomically)."""
+    def keep_only(self, keep: Callable[[str, bool], bool]) -> None:
+        """Rewrites the file with only the lines for which `keep(line, is_last_line)` is true (atomically)."""
         lines = self.read_lines()
-        kept = [line for line in lines if keep(line)]
+        kept = [line for index, line in enumerate(lines) if keep(line, index == len(lines) - 1)]
         if self._remote:
             self._lines = kept
         if len(kept) != len(lines):

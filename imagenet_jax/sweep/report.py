@@ -8,6 +8,7 @@ import json
 import os
 
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.storage.files import read_json_lines
 from imagenet_jax.sweep.paper import METRICS, Paper
 from imagenet_jax.sweep.runner import SWEEP_FILE, load_paper
 
@@ -31,10 +32,7 @@ class VariantResult:
 
 def read_metrics(path: str) -> list[dict]:
     """The lines of a metrics.jsonl file (an empty list when the run has not logged yet)."""
-    if not os.path.exists(path):
-        return []
-    with open(path) as stream:
-        return [json.loads(line) for line in stream if line.strip()]
+    return read_json_lines(path)
 
 
 def variant_result(workdir: str, name: str, paper: Paper, figure: float | None) -> VariantResult:

@@ -8,6 +8,7 @@ and mirrored into DIR after every evaluation, at most every MIRROR_EVERY_SECONDS
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -17,6 +18,7 @@ import jax
 from clu import metric_writers
 
 from imagenet_jax.storage import LineFile, is_remote, run_path
+from imagenet_jax.storage.files import json_record
 from imagenet_jax.storage.mirror import DirectoryMirror
 from imagenet_jax.train import wandb_logger
 
@@ -120,7 +122,15 @@ class MetricsReporter:
 
 def truncate_metrics_after(metrics_file: LineFile, step: int) -> None:
     """Drops lines logged after `step` (by a run killed before its next checkpoint) so a resume rewrites them."""
-    metrics_file.keep_only(lambda line: json.loads(line)["step"] <= step)
+    def keep(line: str, is_last: bool) -> bool:
+        record = json_record(line)
+        if record is None:  # a kill mid-write tears the last line only; any other stays, never lost
+            logging.warning("%s: %s line %r", metrics_file.path, "dropped the torn last" if is_last else "kept the "
+                            "unparsable", line[:80])
+            return not is_last
+        return record.get("step", 0) <= step
+
+    metrics_file.keep_only(keep)
 
 
 def _plain(value):

@@ -131,8 +131,8 @@ def test_an_unexplained_restore_error_stops_without_rolling_back(tmp_path):
         return original(step, args=args)
 
     checkpointer.manager.restore = restore
-    with pytest.raises(CheckpointError, match=r"checkpoints/2 \(RuntimeError: something nobody anticipated\); it "
-                                              r"was left in place"):
+    with pytest.raises(CheckpointError, match=r"checkpoints/2 \(state: RuntimeError: something nobody "
+                                              r"anticipated\); it was left in place"):
         checkpointer.restore_newest(_abstract(STATE))
     assert sorted(os.listdir(directory)) == ["1", "2"]
 
