@@ -90,7 +90,7 @@ class Checkpointer:
         checkpoint that fails for no known reason counts as damaged only when an older one restores and it fails
         again; when none restores, its error stops the run and nothing is moved.
         """
-        damaged = dict(self.set_aside)  # step -> why (those set aside when the directory was opened included)
+        damaged: dict[int, str] = {}  # step -> why (those set aside when the directory was opened are reported)
         unexplained: list[tuple[int, _Unexplained]] = []
         for step in reversed(self.steps()):
             try:
@@ -113,8 +113,9 @@ class Checkpointer:
             return step, state, meta
         if unexplained:
             raise unexplained[0][1].error  # no proof of damage: stop, roll nothing back
-        if damaged:
-            self._report_and_set_aside(damaged, "no checkpoint is intact: starting from step 0")
+        if damaged or self.set_aside:
+            self._report_and_set_aside(damaged, "no checkpoint is intact")
+            logging.warning("no intact checkpoint in %s: starting from step 0", self.directory)
         return None
 
     def _restore(self, step: int, abstract_state: Any,
@@ -159,7 +160,7 @@ class Checkpointer:
     def _set_aside_damaged_at_open(self) -> dict[int, str]:
         """Moves aside the steps damaged in what Orbax's manager reads as it opens the directory."""
         damaged = damaged_at_open(self.directory, self._metric_names, self.retry_delays)
-        self._move_aside(sorted(damaged))
+        self._report_and_set_aside(damaged, "opening the checkpoints")  # now: a refused config may stop the run next
         return damaged
 
     def _report_and_set_aside(self, damaged: dict[int, str], outcome: str) -> None:
@@ -167,8 +168,9 @@ class Checkpointer:
             return
         listed = "; ".join(f"step {step}: {why}" for step, why in sorted(damaged.items(), reverse=True))
         logging.warning("%s: damaged checkpoint(s) moved to %s (%s)", outcome, self._quarantine_dir, listed)
-        self._move_aside([step for step in damaged if step not in self.set_aside])
-        self.manager.reload()
+        self._move_aside(sorted(damaged))
+        if hasattr(self, "manager"):  # not yet opened when set aside before Orbax's manager reads the directory
+            self.manager.reload()
 
     def _check_fits(self, step: int, stored: Any, abstract_state: Any) -> None:
         """ConfigError naming the arrays whose shapes differ between the checkpoint and this run's state."""

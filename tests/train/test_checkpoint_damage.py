@@ -184,3 +184,37 @@ def test_every_damage_of_every_local_checkpoint_file_is_survived_exactly(local_s
 def test_a_deleted_or_flipped_checkpoint_file_in_a_bucket_is_survived_exactly(gcs_store, gcs_pristine, kind,
                                                                                damage, caplog):
     _restore_damaged(gcs_store, gcs_pristine, kind, damage, caplog)
+
+
+def test_a_damaged_best_checkpoint_is_set_aside_and_the_newest_resumed(local_store, caplog):
+    folder = f"{local_store.root}/best_damaged/checkpoints"
+    checkpointer = Checkpointer(folder, keep=1)  # step 4 is kept as the best, step 8 as the newest
+    for step, top1 in ((PREVIOUS, 0.9), (NEWEST, 0.5)):
+        checkpointer.save(step, jax.device_put(_state(step)), _meta(step), metrics={"top1": top1})
+    checkpointer.close()
+    _damage(local_store.fs, f"{folder}/{PREVIOUS}/metrics/metrics", "garbage")
+    with caplog.at_level(logging.WARNING):
+        step, state, meta = Checkpointer(folder, keep=1, retry_delays=()).restore_newest(_abstract())
+    assert (step, meta) == (NEWEST, _meta(NEWEST))
+    warnings = [record.getMessage() for record in caplog.records if "damaged checkpoint" in record.getMessage()]
+    assert len(warnings) == 1 and "opening the checkpoints: " in warnings[0]
+    assert f"checkpoints/{PREVIOUS}/metrics/metrics: unparsable" in warnings[0]
+    assert local_store.steps_in(f"{local_store.root}/best_damaged/checkpoints_unreadable") == [PREVIOUS]
+
+
+def test_reading_a_run_names_a_damaged_checkpoint_instead_of_returning_other_numbers(local_store, local_pristine):
+    import imagenet_jax
+    from imagenet_jax.errors import CheckpointError
+
+    workdir = f"{local_store.root}/read_damaged"
+    local_store.fs.copy(local_pristine, f"{workdir}/checkpoints", recursive=True)
+    local_store.fs.pipe_file(f"{workdir}/config.json", b"{}")
+    run = imagenet_jax.load_run(workdir)
+    np.testing.assert_array_equal(run.restore(PREVIOUS).state["params"]["w"], _state(PREVIOUS)["params"]["w"])
+    for path in local_store.fs.glob(f"{workdir}/checkpoints/{NEWEST}/state/ocdbt.process_0/d/*"):
+        _damage(local_store.fs, path, "flipped")
+    with pytest.raises(CheckpointError, match=rf"checkpoints/{NEWEST} is damaged \(.*does not match its fingerprint"):
+        run.restore(NEWEST)
+    _damage(local_store.fs, f"{workdir}/checkpoints/{PREVIOUS}/metrics/metrics", "truncated")
+    with pytest.raises(CheckpointError, match=rf"step {PREVIOUS}: .*metrics/metrics: unparsable.*Resume the training"):
+        imagenet_jax.load_run(workdir).steps()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 
 import jax
@@ -242,3 +243,51 @@ def test_model_options_newer_than_the_checkpoint_or_init_only_are_not_a_change()
                                                              "conv_init": "he_fan_in"}}) == []
     assert config_drift(older, {**current, "model_options": {**current["model_options"],
                                                              "stochastic_depth_rate": 0.1}}) == ["model_options"]
+
+
+def test_when_no_checkpoint_is_intact_all_are_set_aside_and_the_run_starts_from_step_0(tmp_path, caplog):
+    directory = _two_checkpoints(str(tmp_path / "checkpoints"))
+    for step in ("1", "2"):
+        _truncate_array_data(os.path.join(directory, step))
+    with caplog.at_level(logging.WARNING):
+        assert Checkpointer(directory, keep=3).restore_newest(_abstract(STATE)) is None
+    assert "starting from step 0" in caplog.text
+    assert sorted(os.listdir(tmp_path / "checkpoints_unreadable")) == ["1", "2"] and os.listdir(directory) == []
+
+
+def _failing_state_reads(checkpointer: Checkpointer, step: int, times: int) -> list[int]:
+    """Makes restoring `step`'s arrays fail for no known reason `times` times; returns the steps whose arrays
+    were read (in order)."""
+    original, reads = checkpointer.manager.restore, []
+
+    def restore(at, args):
+        if "state" in args.keys():
+            reads.append(at)
+            if at == step and reads.count(step) <= times:
+                raise RuntimeError("something nobody anticipated")
+        return original(at, args=args)
+
+    checkpointer.manager.restore = restore
+    return reads
+
+
+def test_a_newest_checkpoint_that_fails_twice_while_an_older_one_restores_is_damaged(tmp_path, caplog):
+    directory = _two_checkpoints(str(tmp_path / "checkpoints"))
+    checkpointer = Checkpointer(directory, keep=3, retry_delays=())
+    reads = _failing_state_reads(checkpointer, 2, times=2)
+    with caplog.at_level(logging.WARNING):
+        step, _, _ = checkpointer.restore_newest(_abstract(STATE))
+    assert step == 1 and reads == [2, 1, 2]
+    assert "restored step 1 instead" in caplog.text and "failed twice, while step 1 of the same run restores" in (
+        caplog.text)
+    assert os.listdir(tmp_path / "checkpoints_unreadable") == ["2"]
+
+
+def test_a_newest_checkpoint_that_fails_once_for_no_known_reason_is_used_when_it_reads_again(tmp_path):
+    directory = _two_checkpoints(str(tmp_path / "checkpoints"))
+    checkpointer = Checkpointer(directory, keep=3, retry_delays=())
+    reads = _failing_state_reads(checkpointer, 2, times=1)
+    step, state, _ = checkpointer.restore_newest(_abstract(STATE))
+    assert step == 2 and reads == [2, 1, 2]
+    np.testing.assert_array_equal(state["params"]["head"]["kernel"], 2 * STATE["params"]["head"]["kernel"])
+    assert sorted(os.listdir(directory)) == ["1", "2"] and not os.path.exists(tmp_path / "checkpoints_unreadable")

@@ -145,8 +145,9 @@ def test_every_file_of_the_newest_checkpoint_truncated_falls_back_to_the_previou
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     warnings = [line for line in result.stderr.splitlines() if "damaged checkpoint" in line]
-    assert len(warnings) == 1 and "restored step 4 instead" in warnings[0], warnings
+    assert len(warnings) == 1 and "(step 8: " in warnings[0], warnings
     assert "checkpoints/8/metrics/metrics: unparsable" in warnings[0]  # the file Orbax's manager parses first
+    assert "resumed from step 4 of 8" in result.stderr
     assert _trajectory(workdir) == reference
     assert os.path.isdir(os.path.join(workdir, "checkpoints_unreadable", "8")), "the bad checkpoint is kept aside"
 
