@@ -37,12 +37,20 @@ run: install fashion-mnist
 
 # The default run skips the slow end-to-end tests; CI (CI=true, as .ci/run runs) runs them too.
 TEST_SELECTION := $(if $(filter true 1,$(CI)),,-m "not slow")
+# pytest-randomly orders the tests anew each run (no test may depend on another's leftovers); the seed is printed
+# so that `make test TEST_SEED=N` repeats an order.
+ifndef TEST_SEED
+TEST_SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+TEST_ORDER = -p randomly --randomly-seed=$(TEST_SEED)
 
 test: install fashion-mnist chromium
-	$(PY) -m pytest -q -n 2 --durations=15 $(TEST_SELECTION)
+	@echo "test order: --randomly-seed=$(TEST_SEED) (make test TEST_SEED=$(TEST_SEED) repeats it)"
+	$(PY) -m pytest -q -n 2 --durations=15 $(TEST_ORDER) $(TEST_SELECTION)
 
 test-all: install fashion-mnist chromium
-	$(PY) -m pytest -q -n 2 --durations=15
+	@echo "test order: --randomly-seed=$(TEST_SEED) (make test-all TEST_SEED=$(TEST_SEED) repeats it)"
+	$(PY) -m pytest -q -n 2 --durations=15 $(TEST_ORDER)
 
 test-fast: test
 
