@@ -147,15 +147,15 @@ class Run:
         target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=host), stored)
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-        state = jax.device_get(dict(restored["state"]))
         where = f"{run_path(self.workdir) / 'checkpoints' / str(step)}"
-        try:  # the fingerprints saved with it: silently different numbers are refused, not evaluated
+        try:  # the fingerprints saved with it (computed on this process's CPU, where the arrays are): silently
+            # different numbers are refused, not evaluated
             meta, fingerprints = integrity.open_meta(restored["meta"], f"{where}/meta/metadata")
-            integrity.check_state(state, fingerprints, f"{where}/state")
+            integrity.check_state(dict(restored["state"]), fingerprints, f"{where}/state")
         except integrity.DamageFound as error:
             raise CheckpointError(f"the checkpoint {where} is damaged ({error}); choose another checkpoint, or "
                                   "resume the training run to set it aside.") from None
-        return RestoredState(step=step, state=state, meta=meta)
+        return RestoredState(step=step, state=jax.device_get(dict(restored["state"])), meta=meta)
 
     def variables(self, checkpoint: str | int = "best", use_ema: bool = False) -> dict:
         """{"params", "batch_stats"} of a checkpoint, ready for `run.model.apply(variables, x, train=False)`."""
