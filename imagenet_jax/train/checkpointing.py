@@ -148,10 +148,7 @@ class Checkpointer:
             if kind == faults.CORRUPT:
                 raise _Damaged(f"{path}/{summary}") from error
             if kind == faults.TRANSIENT:
-                raise CheckpointError(
-                    f"cannot read the checkpoint {path} ({summary}), {len(self.retry_delays) + 1} attempts; it "
-                    "was left in place. Fix access to the storage (permissions, network), then rerun to resume."
-                ) from error
+                raise _transient_read_error(f"the checkpoint {path}", summary, self.retry_delays) from error
             raise _Unexplained(f"{path}/{summary}", CheckpointError(
                 f"cannot restore the checkpoint {path} ({summary}); it was left in place. If it is damaged, "
                 f"move it out of {self.directory} and rerun to resume from the previous one."
@@ -240,9 +237,8 @@ def damaged_at_open(directory, metric_names: frozenset[str] = frozenset({"top1"}
             continue  # saved without metrics (or deleted: Orbax then treats it so, and the step is usable)
         except Exception as error:  # noqa: BLE001  (transient: stop and roll nothing back; anything else propagates)
             if faults.classify(error) == faults.TRANSIENT:
-                raise CheckpointError(f"cannot read {metrics_file} ({type(error).__name__}: {_first_line(error)}); "
-                                      "it was left in place. Fix access to the storage (permissions, network), "
-                                      "then rerun to resume.") from error
+                raise _transient_read_error(str(metrics_file), f"{type(error).__name__}: {_first_line(error)}",
+                                            retry_delays) from error
             raise
         try:
             integrity.check_metrics_text(text, str(metrics_file), metric_names)
@@ -274,6 +270,12 @@ def _checked(check: Callable[[], Any]) -> Any:
 def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
     flat = ocp.tree.to_flat_dict(tree)
     return {"/".join(map(str, key)): tuple(leaf.shape) for key, leaf in flat.items() if hasattr(leaf, "shape")}
+
+
+def _transient_read_error(what: str, summary: str, retry_delays: tuple[float, ...]) -> CheckpointError:
+    # Nothing is proven damaged by a read that could not happen: stop, move nothing.
+    return CheckpointError(f"cannot read {what} ({summary}), {len(retry_delays) + 1} attempts; it was left in place. "
+                           "Fix access to the storage (permissions, network), then rerun to resume.")
 
 
 def _first_line(error: BaseException) -> str:
