@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 
 from imagenet_jax import models  # noqa: E402
 from imagenet_jax.config import load_config_file  # noqa: E402
+from imagenet_jax.core.state import create_train_state  # noqa: E402
 from imagenet_jax.parallel import mesh as mesh_lib  # noqa: E402
 from imagenet_jax.train import optim, throughput  # noqa: E402
-from imagenet_jax.train.state import create_train_state  # noqa: E402
 from imagenet_jax.train.steps import make_train_step  # noqa: E402
 
 

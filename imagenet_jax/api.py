@@ -23,9 +23,9 @@ def train(config: ml_collections.ConfigDict | str, workdir: str | os.PathLike, o
 
     Same semantics as `python -m imagenet_jax.main`: an existing workdir resumes from its newest checkpoint, a
     config that changes the trajectory is refused, and SIGTERM/Ctrl-C saves a checkpoint and raises
-    `imagenet_jax.train.loop.Preempted` (call again to continue). Config mistakes raise ConfigError.
+    `imagenet_jax.experiment.loop.Preempted` (call again to continue). Config mistakes raise ConfigError.
     """
-    from imagenet_jax.train.loop import train_and_evaluate
+    from imagenet_jax.experiment.loop import train_and_evaluate
 
     if isinstance(config, str):
         config = get(config, overrides)

@@ -86,10 +86,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     info = pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
                                  config.eval_split)
     num_classes = config.num_classes or info.num_classes
-    dtype = jnp.bfloat16 if config.half_precision else jnp.float32
-    ghost_bn = {"bn_group_size": config.bn_group_size} if config.get("bn_group_size") else {}
-    model = models.create(config.model, num_classes=num_classes, dtype=dtype, **ghost_bn,
-                          **dict(config.model_options))
+    model = models.model_from_config(config, num_classes)
     if args.init_from:
         from imagenet_jax.train.init_from import merge_pretrained
 

@@ -58,7 +58,7 @@ def main(argv: list[str]) -> None:
 
     logging.info("workdir %s%s", workdir, "" if _WORKDIR.value else " (the default for this config; set --workdir)")
     from imagenet_jax.evaluators import with_eval_flags
-    from imagenet_jax.train.loop import Preempted, train_and_evaluate
+    from imagenet_jax.experiment.loop import Preempted, train_and_evaluate
 
     try:
         train_and_evaluate(with_eval_flags(_CONFIG.value, _EVALS.value), workdir)

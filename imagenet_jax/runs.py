@@ -181,12 +181,9 @@ class Run:
     @functools.cached_property
     def model(self):
         """The run's Flax module (eval: `apply(variables, normalized_images, train=False)`)."""
-        from imagenet_jax import models
+        from imagenet_jax.models import model_from_config
 
-        dtype = jnp.bfloat16 if self.config.half_precision else jnp.float32
-        ghost_bn = {"bn_group_size": self.config.bn_group_size} if self.config.get("bn_group_size") else {}
-        return models.create(self.config.model, num_classes=self.num_classes, dtype=dtype, **ghost_bn,
-                             **self.config.model_options.to_dict())
+        return model_from_config(self.config, self.num_classes)
 
     @property
     def image_size(self) -> int:

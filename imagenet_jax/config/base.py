@@ -7,6 +7,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     """Returns the full schema with ImageNet ResNet-50 style defaults."""
     config = ml_collections.ConfigDict()
 
+    # Task: what is learned (a registered task, imagenet_jax/tasks); the training loop is the same for every task.
+    config.task = "classification"
+
     # Model: a registered name (`python -m imagenet_jax.models`) and its variant options.
     config.model = "resnet50"
     # Auxiliary classifiers' loss weight is a model option with each paper's default: e.g.
@@ -120,7 +123,7 @@ def get_base_config() -> ml_collections.ConfigDict:
         {"metric": "", "mode": "auto", "factor": 0.1, "patience": 5, "min_delta": 0.0, "max_reductions": 0})
     config.label_smoothing = 0.1
 
-    # Regularization (imagenet_jax/train/losses.py, ema.py, early_stopping.py). Dropout and stochastic depth are
+    # Regularization (imagenet_jax/core/losses.py, ema.py, early_stopping.py). Dropout and stochastic depth are
     # model options: --config.model_options.dropout_rate=R (classifier dropout; every model, each with its
     # published default, 0 for ResNets) and --config.model_options.stochastic_depth_rate=R (ResNets: the last
     # block's drop probability, rising linearly from 0 at the first block).

@@ -16,8 +16,8 @@ from typing import Any
 import ml_collections
 
 from imagenet_jax.config.files import load_config_file
-from imagenet_jax.config.validate import validate_config
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 
 Overrides = Mapping[str, Any] | Iterable[str] | None
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")

@@ -14,7 +14,11 @@ import ml_collections
 import numpy as np
 
 from imagenet_jax.data import datasets, folders, pipeline, preprocessing
+from imagenet_jax.data.holdout import holdout_examples
 from imagenet_jax.errors import ConfigError
+
+# Where data lives and how evaluation images are cut: not what a training step computes.
+RESUME_SAFE_KEYS = frozenset({"data_dir", "manual_dir", "crop_pct", "eval_image_size", "eval_preprocess"})
 
 LOWRES_CACHE_MARGIN = 1.15  # cached short side >= this x lowres_cache_max_size
 
@@ -93,8 +97,6 @@ AnyDatasetInfo = pipeline.DatasetInfo | folders.FolderDatasetInfo
 
 def apply_holdout(config: ml_collections.ConfigDict, info: AnyDatasetInfo) -> AnyDatasetInfo:
     """The dataset with the training examples held out by a config.evals set's `holdout` removed (or unchanged)."""
-    from imagenet_jax.evaluators import holdout_examples
-
     count = holdout_examples(config)
     if not count:
         return info
@@ -203,3 +205,59 @@ def eval_stream(config: ml_collections.ConfigDict, eval_set: EvalSet, *, local_b
     return pipeline.eval_batches(eval_set.info, eval_set.split, local_batch_size=local_batch_size,
                                  preprocess=preprocess, cache=config.cache_dataset, process_index=process_index,
                                  process_count=process_count, label_map=eval_set.label_map)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """ConfigError naming the key: sources, resolutions, crops, interpolation, the op chains, augmentation keys."""
+    from imagenet_jax.data.preprocessing import INTERPOLATIONS, parse_chain
+
+    if not isinstance(config.image_size, int) or config.image_size <= 0:
+        raise ConfigError(f"config.image_size={config.image_size!r} must be > 0.")
+    if not 0 < config.crop_pct <= 1:
+        raise ConfigError(f"config.crop_pct={config.crop_pct} must be in (0, 1].")
+    parse_chain(config.train_preprocess, "train_preprocess")
+    parse_chain(config.eval_preprocess, "eval_preprocess")
+
+    if folders.is_folder_name(config.dataset) and not folders.list_splits(folders.folder_root(config.dataset)):
+        raise ConfigError(f"config.dataset={config.dataset!r}: {folders.folder_root(config.dataset)} holds no "
+                          "ROOT/<split>/<class>/ image folders.")
+    for key in ("eval_image_size", "randaugment_num_ops", "lowres_cache_max_size"):
+        if not isinstance(config[key], int) or config[key] < 0:
+            raise ConfigError(f"config.{key}={config[key]!r} must be an integer >= 0.")
+    if not isinstance(config.aug_repeats, int) or isinstance(config.aug_repeats, bool) or config.aug_repeats < 1:
+        raise ConfigError(f"config.aug_repeats={config.aug_repeats!r} must be an integer >= 1 (1: no repeated "
+                          "augmentation; ResNet strikes back and DeiT use 3).")
+    sizes = [size for _, size in parse_size_schedule(config.image_size_schedule)] or [config.image_size]
+    if config.lowres_cache_max_size and config.lowres_cache_max_size < min(sizes):
+        raise ConfigError(f"config.lowres_cache_max_size={config.lowres_cache_max_size} is below every training "
+                          f"image size ({', '.join(map(str, sizes))}), so no phase would read the cache: set it to "
+                          "the size of the small phases of config.image_size_schedule, or 0.")
+    _choice(config, "interpolation", INTERPOLATIONS)
+    if not isinstance(config.antialias, bool):
+        raise ConfigError(f"config.antialias={config.antialias!r} must be True or False.")
+    _choice(config, "fill_mode", ("nearest", "constant", "reflect", "wrap"))
+    _choice(config, "autoaugment", ("", "imagenet"))
+    if config.autoaugment and config.randaugment_num_ops:
+        raise ConfigError("config.autoaugment and config.randaugment_num_ops are both set: choose one policy.")
+    if not 0 <= config.randaugment_magnitude <= 10:
+        raise ConfigError(f"config.randaugment_magnitude={config.randaugment_magnitude} must be in [0, 10].")
+    for key, high in (("rotation_range", 180.0), ("shear_range", 89.0), ("width_shift_range", 1.0),
+                      ("height_shift_range", 1.0), ("zoom_range", 0.99), ("color_jitter", 1.0),
+                      ("random_erasing", 1.0), ("mix_prob", 1.0), ("mix_switch_prob", 1.0)):
+        if not 0 <= config[key] <= high:
+            raise ConfigError(f"config.{key}={config[key]} must be in [0, {high:g}].")
+    for key in ("mixup_alpha", "cutmix_alpha"):
+        if config[key] < 0:
+            raise ConfigError(f"config.{key}={config[key]} must be >= 0 (0 disables it).")
+    parse_chain(train_chain(config), "train_preprocess")
+
+
+def _choice(config: ml_collections.ConfigDict, key: str, choices) -> None:
+    if config[key] not in choices:
+        raise ConfigError(f"config.{key}={config[key]!r} is not one of: {', '.join(choices)}.")
+
+
+def load_dataset(config: ml_collections.ConfigDict) -> AnyDatasetInfo:
+    """config.dataset with its splits (a TFDS name or folder:PATH), prepared on first use."""
+    return pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
+                                 config.eval_split)

@@ -8,11 +8,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from imagenet_jax.core import losses
+from imagenet_jax.core.metrics import normalize_images, topk_correct
 from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask
 from imagenet_jax.evaluators.registry import register
 from imagenet_jax.models.outputs import split_outputs
-from imagenet_jax.train import losses
-from imagenet_jax.train.steps import normalize_images, topk_correct
 
 
 def eval_logits(model: nn.Module, state, images: jax.Array, mean: Sequence[float], std: Sequence[float],

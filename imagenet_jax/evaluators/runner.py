@@ -18,14 +18,14 @@ from collections.abc import Callable, Sequence
 
 import ml_collections
 
+from imagenet_jax.core.watched_metric import improves, resolve_mode
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.evaluators import registry
 from imagenet_jax.evaluators.base import EvalContext, Evaluator
-from imagenet_jax.train.watched_metric import improves, resolve_mode
 
 SET_FIELDS = ("type", "dataset", "split", "holdout")
 
-# Keys that config.evals replaced, named in "unknown key" errors (imagenet_jax/config/validate.py).
+# Keys that config.evals replaced, named in "unknown key" errors (imagenet_jax/experiment/validate.py).
 MOVED_KEYS = {
     "minival_examples": 'config.evals.minival = {"type": "classification", "holdout": N} '
                         "(command line: --eval minival=classification,holdout=N)",
@@ -135,12 +135,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not isinstance(best, str) or (best and (best.count("/") < 1 or not best.rpartition("/")[2])):
         raise ConfigError(f"config.best_metric={best!r} must be \"<set>/<metric>\" as logged (e.g. \"test/top1\"), "
                           "or \"\" for the main set's top1.")
-
-
-def holdout_examples(config: ml_collections.ConfigDict | dict) -> int:
-    """Training examples held out for evaluation (an eval set's holdout; 0: none); also of a stored config dict."""
-    evals = config.get("evals") or {}
-    return max((entry.get("holdout", 0) for entry in dict(evals).values() if hasattr(entry, "get")), default=0)
 
 
 def eval_sets(config: ml_collections.ConfigDict, info, load: Callable | None = None) -> list[tuple]:

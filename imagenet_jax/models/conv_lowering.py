@@ -56,6 +56,10 @@ def conv_lowering_mode(mode: str) -> Iterator[None]:
         set_cpu_conv_lowering(previous)
 
 
+# The same convolution, lowered differently (tests/models/test_conv_lowering.py).
+RESUME_SAFE_KEYS = frozenset({"cpu_conv_lowering"})
+
+
 def validate_config(config: Any) -> None:
     """ConfigError naming config.cpu_conv_lowering when it is not a known mode."""
     from imagenet_jax.errors import ConfigError

@@ -45,6 +45,24 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 
 SHARDING_RULES = ("fsdp", "replicate")
 
+# How the state is split over devices, not what a step computes: a run may resume on another mesh.
+RESUME_SAFE_KEYS = frozenset({"fsdp_devices", "fsdp_min_size", "fsdp_rules"})
+
+
+def validate_config(config: Any) -> None:
+    """ConfigError naming config.fsdp_devices / config.fsdp_rules when malformed."""
+    from imagenet_jax.errors import ConfigError
+
+    if config.fsdp_devices <= 0:
+        raise ConfigError(f"config.fsdp_devices={config.fsdp_devices} must be > 0.")
+    for rule in config.fsdp_rules:
+        if len(rule) != 2 or rule[1] not in SHARDING_RULES:
+            raise ConfigError(f"config.fsdp_rules: {rule!r} must be a (regex, 'fsdp' | 'replicate') pair.")
+        try:
+            re.compile(rule[0])
+        except re.error as error:
+            raise ConfigError(f"config.fsdp_rules: {rule[0]!r} is not a regular expression ({error}).") from None
+
 
 def state_shardings(abstract_state: Any, mesh: Mesh, fsdp_min_size: int,
                     rules: Sequence[tuple[str, str]] = ()) -> Any:

@@ -13,11 +13,15 @@ import dataclasses
 
 import ml_collections
 
+from imagenet_jax.core import watched_metric
+from imagenet_jax.core.watched_metric import resolve_mode
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train import watched_metric
-from imagenet_jax.train.watched_metric import resolve_mode
 
 FIELDS = ("metric", "mode", "patience", "min_delta")
+
+
+# When to stop, not what a step computes: a stopped run may go on with more patience.
+RESUME_SAFE_KEYS = frozenset({"early_stopping"})
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

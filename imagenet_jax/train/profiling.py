@@ -11,6 +11,9 @@ from typing import Any
 
 import jax
 
+# Reporting only: what is measured, not what a step computes.
+RESUME_SAFE_KEYS = frozenset({"peak_flops_per_device", "profile_steps"})
+
 
 def validate_config(config: Any) -> None:
     """ConfigError naming config.profile_steps / config.peak_flops_per_device when malformed."""

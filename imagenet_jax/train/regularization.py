@@ -1,4 +1,4 @@
-"""Validation of the regularization keys: loss, EMA and early stopping.
+"""Validation of the regularization keys: loss and EMA (early stopping is the loop's: early_stopping.py).
 
 Dropout and stochastic-depth rates are model options, checked by the models themselves (models/dropout.py).
 """
@@ -10,9 +10,8 @@ import numbers
 
 import ml_collections
 
+from imagenet_jax.core.losses import LOSSES
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train import early_stopping
-from imagenet_jax.train.losses import LOSSES
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -26,7 +25,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _unit_interval(config.ema_decay, "config.ema_decay")
     if not isinstance(config.ema_warmup, bool):
         raise ConfigError(f"config.ema_warmup={config.ema_warmup!r} must be True or False.")
-    early_stopping.validate_config(config)
 
 
 def _unit_interval(value, name: str) -> None:

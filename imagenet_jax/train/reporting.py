@@ -100,12 +100,10 @@ class MetricsReporter:
         self.mirror.sync()
         self._last_mirror = time.monotonic()
 
-    def log_report(self, index_path: str | None) -> None:
-        """Sends the figures of the run's report (written at `index_path`) to W&B, when it logs there."""
-        if self.wandb is not None and index_path:
-            from imagenet_jax.report import figure_paths
-
-            self.wandb.log_images(figure_paths(index_path))
+    def log_figures(self, paths: list[str]) -> None:
+        """Sends the figures of the run's report (their PNG paths) to W&B, when it logs there."""
+        if self.wandb is not None and paths:
+            self.wandb.log_images(paths)
 
     def close(self) -> None:
         """Flushes and closes every writer (and mirrors TensorBoard's files into a remote workdir)."""

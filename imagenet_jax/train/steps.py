@@ -10,31 +10,19 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from imagenet_jax.core import ema as ema_lib
+from imagenet_jax.core import losses
+from imagenet_jax.core.metrics import normalize_images, topk_correct
+from imagenet_jax.core.state import TrainState
 from imagenet_jax.models.outputs import auxiliary_loss_weight, split_outputs
-from imagenet_jax.train import ema as ema_lib
-from imagenet_jax.train import losses, mixing
+from imagenet_jax.train import mixing
 from imagenet_jax.train.adversarial_training import AdversarialTraining
 from imagenet_jax.train.distill import Distill, distillation_loss
 from imagenet_jax.train.optim.plateau import lr_multiplier
-from imagenet_jax.train.state import TrainState
 from imagenet_jax.train.transfer import Freeze
 
 _MIXING_STREAM = 0x6D6978  # folded into the step key: mixing draws never collide with dropout's
 _ATTACK_STREAM = 0x61646B  # the adversarial random start's draws, likewise
-
-
-def normalize_images(images: jax.Array, mean: Sequence[float], std: Sequence[float]) -> jax.Array:
-    """uint8 NHWC -> float32 (x - mean) / std; done on device so the host ships 4x fewer bytes."""
-    mean = jnp.asarray(mean, jnp.float32)
-    std = jnp.asarray(std, jnp.float32)
-    return (images.astype(jnp.float32) - mean) / std
-
-
-def topk_correct(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
-    """Per-example 1.0 where the label is among the k highest logits."""
-    k = min(k, logits.shape[-1])
-    _, top = jax.lax.top_k(logits, k)
-    return jnp.any(top == labels[:, None], axis=-1).astype(jnp.float32)
 
 
 def make_train_step(

@@ -17,6 +17,10 @@ WANDB_MODES = ("online", "offline")
 INSTALL_HINT = "pip install 'imagenet_jax[wandb]'"
 
 
+# Where results are shown, not what they are.
+RESUME_SAFE_KEYS = frozenset({"wandb_project", "wandb_entity", "wandb_mode"})
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError for a bad config.wandb_mode, or config.wandb_project set without wandb installed."""
     if config.wandb_mode not in WANDB_MODES:

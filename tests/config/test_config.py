@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import ml_collections
 import pytest
 
-from imagenet_jax.config import get_base_config, load_config_file, validate_config
-from imagenet_jax.config.validate import config_drift
+from imagenet_jax.config import get_base_config, load_config_file
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import config_drift, validate_config
 from tests.conftest import REPO, run_main
 
 
@@ -130,7 +130,7 @@ def test_missing_imagenet_says_how_to_prepare_within_seconds(tmp_path):
 
 
 def test_per_device_batch_size_derives_the_global_one():
-    from imagenet_jax.config.validate import resolve_batch_size
+    from imagenet_jax.experiment.validate import resolve_batch_size
 
     config = get_base_config()
     config.per_device_batch_size = 32

@@ -8,8 +8,9 @@ import ml_collections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imagenet_jax.config import get_base_config, validate_config
+from imagenet_jax.config import get_base_config
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 
 BASE = get_base_config()
 SCALAR_KEYS = sorted(key for key in BASE.keys() if isinstance(BASE[key], (bool, int, float, str)))

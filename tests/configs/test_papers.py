@@ -10,10 +10,9 @@ import os
 
 import pytest
 
-from imagenet_jax.config import validate_config
 from imagenet_jax.config.files import load_config_file, load_config_module
-from imagenet_jax.config.validate import resolve_batch_size
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import resolve_batch_size, validate_config
 from imagenet_jax.sweep.paper import METRICS, Paper
 from tests.conftest import REPO, read_metrics
 
@@ -55,7 +54,7 @@ _TINY_VARIANTS = {"resnet_table2": "plain18", "resnet_cifar": "plain20", "vgg_ta
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(_TINY_VARIANTS))
 def test_a_paper_variant_trains_a_few_steps_at_tiny_resolution(name, fashion_mnist_dir, tmp_path):
-    from imagenet_jax.train.loop import train_and_evaluate
+    from imagenet_jax.experiment.loop import train_and_evaluate
 
     config = load_config_file(f"{PAPERS[name]}:{_TINY_VARIANTS[name]}")
     config.update({

@@ -8,10 +8,10 @@ import tensorflow as tf
 from PIL import Image, ImageEnhance, ImageOps
 
 from imagenet_jax.config import get_base_config
-from imagenet_jax.config.validate import validate_config
 from imagenet_jax.data import augment, inputs
 from imagenet_jax.data import preprocessing as pp
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 
 
 @pytest.fixture(scope="module")

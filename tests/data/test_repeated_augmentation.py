@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imagenet_jax.config import get_base_config, validate_config
+from imagenet_jax.config import get_base_config
 from imagenet_jax.data import inputs, pipeline
 from imagenet_jax.data import preprocessing as pp
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 from tests.data.conftest import FOLDER_BAD_TRAIN, IndexedInfo
 
 K = 3

@@ -10,8 +10,8 @@ import pytest
 
 from imagenet_jax import models
 from imagenet_jax.config.base import get_base_config
-from imagenet_jax.config.validate import validate_config
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 from imagenet_jax.models import conv_lowering
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from imagenet_jax import models
-from imagenet_jax.config import get_base_config, validate_config
+from imagenet_jax.config import get_base_config
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 from imagenet_jax.models.dropout import drop_path, stochastic_depth_rates
 from imagenet_jax.models.resnet import ResNetBlock
 

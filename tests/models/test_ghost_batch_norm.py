@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from imagenet_jax import models
-from imagenet_jax.config import get_base_config, validate_config
+from imagenet_jax.config import get_base_config
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 from imagenet_jax.models.ghost_batch_norm import GhostBatchNorm
 
 X = jax.random.normal(jax.random.key(0), (8, 5, 5, 3)) * 3 + 1

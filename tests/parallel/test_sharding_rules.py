@@ -13,7 +13,7 @@ import jax, optax
 from jax.sharding import PartitionSpec as P
 from imagenet_jax import models
 from imagenet_jax.parallel import mesh as mesh_lib
-from imagenet_jax.train.state import create_train_state
+from imagenet_jax.core.state import create_train_state
 
 model = models.create("resnet18", num_classes=10)
 optimizer = optax.sgd(0.1, momentum=0.9)

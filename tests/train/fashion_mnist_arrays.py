@@ -11,8 +11,8 @@ import numpy as np
 
 import imagenet_jax.config
 from imagenet_jax import models
+from imagenet_jax.core.state import create_train_state
 from imagenet_jax.train import adversarial_training, distill, optim, transfer
-from imagenet_jax.train.state import create_train_state
 from imagenet_jax.train.steps import make_train_step
 
 IDX_DIR = "/usr/share/datasets/fashion-mnist"

@@ -12,8 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from imagenet_jax.config.validate import config_drift
 from imagenet_jax.errors import CheckpointError, ConfigError
+from imagenet_jax.experiment.validate import config_drift
 from imagenet_jax.storage import faults
 from imagenet_jax.train.checkpointing import Checkpointer, _storage_errors_explained
 

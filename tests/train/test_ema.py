@@ -7,8 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from imagenet_jax.train import ema
-from imagenet_jax.train.state import create_train_state
+from imagenet_jax.core import ema
+from imagenet_jax.core.state import create_train_state
 from tests.train.toy_classifier import Toy, all_weights, toy_batch, toy_train_step
 
 

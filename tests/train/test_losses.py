@@ -8,9 +8,9 @@ import numpy as np
 import optax
 import pytest
 
+from imagenet_jax.core import losses
+from imagenet_jax.core.state import create_train_state
 from imagenet_jax.evaluators.classification import make_eval_step
-from imagenet_jax.train import losses
-from imagenet_jax.train.state import create_train_state
 from imagenet_jax.train.steps import make_train_step
 from tests.train.toy_classifier import CLASSES, Toy, toy_batch
 

@@ -10,8 +10,8 @@ import numpy as np
 import optax
 import pytest
 
+from imagenet_jax.core.state import create_train_state
 from imagenet_jax.train import mixing
-from imagenet_jax.train.state import create_train_state
 from imagenet_jax.train.steps import make_train_step
 
 BATCH, SIZE, CLASSES = 6, 8, 6

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from optax.tree_utils import tree_get
 
-from imagenet_jax.config import get_base_config, validate_config
+from imagenet_jax.config import get_base_config
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 from imagenet_jax.train import optim
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
 

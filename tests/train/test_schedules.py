@@ -10,8 +10,9 @@ import math
 import ml_collections
 import pytest
 
-from imagenet_jax.config import get_base_config, validate_config
+from imagenet_jax.config import get_base_config
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import validate_config
 from imagenet_jax.train import optim
 
 STEPS_PER_EPOCH, TOTAL_STEPS = 10, 100

@@ -14,8 +14,8 @@ import optax
 import pytest
 
 from imagenet_jax import models
+from imagenet_jax.core.state import create_train_state
 from imagenet_jax.train.nonfinite import average_train_metrics
-from imagenet_jax.train.state import create_train_state
 from imagenet_jax.train.steps import make_train_step
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}

@@ -14,7 +14,7 @@ import pytest
 
 from imagenet_jax.config.base import get_base_config
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.report import write_report
+from imagenet_jax.report import figure_paths, write_report
 from imagenet_jax.train import wandb_logger
 from imagenet_jax.train.reporting import MetricsReporter
 
@@ -80,7 +80,7 @@ def test_offline_wandb_logs_what_metrics_jsonl_holds_plus_config_and_figures(tmp
     reporter.train(4, {"loss": 1.5, "top1": 0.375, "learning_rate": 0.05})
     with open(os.path.join(workdir, "config.json"), "w") as stream:
         json.dump(config.to_dict(), stream)
-    reporter.log_report(write_report(workdir, samples=False))
+    reporter.log_figures(figure_paths(write_report(workdir, samples=False)))
     reporter.close()
 
     history, logged_config = _logged(wandb_dir)

@@ -25,9 +25,9 @@ import ml_collections
 import optax
 import optax.tree_utils
 
+from imagenet_jax.core import watched_metric
+from imagenet_jax.core.watched_metric import resolve_mode
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train import watched_metric
-from imagenet_jax.train.watched_metric import resolve_mode
 
 FIELDS = ("metric", "mode", "factor", "patience", "min_delta", "max_reductions")
 

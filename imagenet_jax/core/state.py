@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from imagenet_jax.train import ema
+from imagenet_jax.core import ema
 
 
 @flax.struct.dataclass

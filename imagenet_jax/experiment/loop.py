@@ -1,4 +1,8 @@
-"""train_and_evaluate: the whole run, readable top to bottom."""
+"""train_and_evaluate: the whole run, readable top to bottom, for any task (imagenet_jax/tasks).
+
+The loop knows steps, epochs, devices, checkpoints, resume, preemption, logging and when to evaluate; what is
+learned (data, model, loss, metrics, evaluators) is the task's, picked by config.task.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +13,22 @@ import signal
 import threading
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from imagenet_jax import compress, evaluators, models
-from imagenet_jax.config import validate_config
-from imagenet_jax.config.validate import refuse_config_drift, resolve_batch_size
-from imagenet_jax.data import inputs, pipeline
+from imagenet_jax import evaluators, tasks
+from imagenet_jax.core import ema as ema_lib
+from imagenet_jax.core.state import create_train_state
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.experiment.validate import refuse_config_drift, resolve_batch_size, validate_config
 from imagenet_jax.parallel import mesh as mesh_lib
 from imagenet_jax.storage import preflight, run_path, write_text_atomically
-from imagenet_jax.train import adversarial_training, distill, optim, transfer
-from imagenet_jax.train import ema as ema_lib
+from imagenet_jax.train import optim
 from imagenet_jax.train.checkpointing import Checkpointer
 from imagenet_jax.train.early_stopping import EarlyStopping
 from imagenet_jax.train.nonfinite import average_train_metrics, check_finite
 from imagenet_jax.train.profiling import ProfileWindow
 from imagenet_jax.train.reporting import MetricsReporter
-from imagenet_jax.train.state import TrainState, create_train_state
-from imagenet_jax.train.steps import make_train_step
 from imagenet_jax.train.throughput import ThroughputMeter
 
 EARLY_STOPPING_BEST = "early_stopping_best_step"  # checkpoint metric marking early stopping's best evaluation
@@ -51,18 +51,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     _enable_compilation_cache(config.compilation_cache_dir)
     process_index, process_count = jax.process_index(), jax.process_count()
 
+    task = tasks.get(config.task)
+
     # Data.
-    info = _load_dataset_once(config, process_index, process_count)
-    if info.note:  # once per run, however often the dataset is loaded (the evaluators load it again)
-        logging.info("%s: %s", config.dataset, info.note)
-    eval_info = info  # the evaluators cut held-out sets (minival) from the dataset as loaded
-    info = inputs.apply_holdout(config, info)  # training never sees minival
-    num_classes = config.num_classes or info.num_classes
-    local_eval_batch_size = (config.eval_batch_size or config.batch_size) // process_count
-    steps_per_epoch = pipeline.steps_per_epoch(info, config.batch_size)
+    data = task.load_data(config, process_index, process_count)
+    if data.note:  # once per run, however often the dataset is loaded (the evaluators load it again)
+        logging.info("%s: %s", config.dataset, data.note)
+    steps_per_epoch = data.steps_per_epoch(config.batch_size)
     if steps_per_epoch == 0:
         raise ConfigError(f"config.batch_size={config.batch_size} is larger than the training split "
-                          f"({info.num_examples(info.train_split)} examples): lower it.")
+                          f"({data.train_examples()} examples): lower it.")
     total_steps = config.num_train_steps if config.num_train_steps > 0 else int(config.num_epochs * steps_per_epoch)
     if total_steps <= 0:
         raise ConfigError(f"config.num_epochs={config.num_epochs} gives zero steps at {steps_per_epoch} steps per "
@@ -71,17 +69,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     checkpoint_every = config.checkpoint_every_steps or steps_per_epoch
 
     # Model, optimizer, state.
-    dtype = jnp.bfloat16 if config.half_precision else jnp.float32
-    ghost_bn = {"bn_group_size": config.bn_group_size} if config.bn_group_size else {}
-    models.set_cpu_conv_lowering(config.cpu_conv_lowering)  # CPU only: small maps as patches + matmul (traced later)
-    model = models.create(config.model, num_classes=num_classes, dtype=dtype, **ghost_bn, **config.model_options)
-    model = compress.for_training(config, model)  # config.quantization.mode="qat": qwix fake-quantized convs/dense
+    model = task.model(config, data)
     # `schedule` is the learning rate per train step (per micro-batch when accumulating gradients), for the logs.
-    optimizer, schedule = optim.create(config, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-                                       num_classes=num_classes)  # num_classes: which head a linear probe trains
+    optimizer, schedule = task.optimizer(config, data, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
     mesh = mesh_lib.make_mesh(config.fsdp_devices)
     replicated = mesh_lib.replicated(mesh)
-    input_shape = (config.image_size, config.image_size, info.channels)
+    input_shape = task.input_shape(config, data)
 
     def initial_state(key):
         return create_train_state(model, optimizer, key, input_shape, with_ema=config.ema_decay > 0)
@@ -105,23 +98,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             meta["config"], resolved_config, f"the checkpoint at step {step} in {workdir}",
             config.allow_config_change))
     if restored is None:
-        state = init(jax.random.key(config.seed))
-        if config.init_from:
-            state = _apply_init_from(state, config.init_from, num_classes, optimizer, state_sharding)
+        state = task.initialize(config, data, init(jax.random.key(config.seed)), optimizer, state_sharding)
         meta = {"best_top1": None, "best_step": None, "elapsed_seconds": 0.0}
         start_step = 0
     else:
         start_step, state, meta = restored
         logging.info("resumed from step %d of %d", start_step, total_steps)
-    eval_runner = evaluators.EvalRunner(config, eval_info, evaluators.EvalContext(
-        config, model, num_classes, mesh, state_sharding, local_eval_batch_size, workdir, process_index,
-        process_count))  # the main split, then every config.evals set
+    eval_runner = task.evaluation(config, data, model, mesh=mesh, state_sharding=state_sharding, workdir=workdir,
+                                  process_index=process_index, process_count=process_count)  # main set first
     logged_splits = eval_runner.names
     if state.ema is not None:
         logged_splits += [name + ema_lib.SPLIT_SUFFIX for name in logged_splits]
     best = evaluators.BestTracker(config.best_metric, eval_runner.main)
     best.check_sets(logged_splits)
-    lr_plateau = optim.LrPlateau.from_config(config, info.eval_split)  # its state lives in state.opt_state
+    lr_plateau = optim.LrPlateau.from_config(config, eval_runner.main)  # its state lives in state.opt_state
     if lr_plateau is not None:
         lr_plateau.check_splits(logged_splits)
     stopper = EarlyStopping.from_config(config, meta.get("early_stopping"))  # counters resume with the run
@@ -140,28 +130,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # Compiled steps: state replicated or FSDP-split per state_sharding, batch split over all devices, state donated.
     batch_sharding = mesh_lib.batch_sharded(mesh)
-    # The teacher (config.distill) is read once and passed to each step, sharded like the student; not checkpointed.
-    distillation = distill.from_config(config, num_classes, dtype)
-    teacher, teacher_shardings = (), ()
-    if distillation is not None:
-        variables, shardings = distill.load_teacher(config, distillation, input_shape, mesh)
-        teacher, teacher_shardings = (variables,), (shardings,)
+    # Extra step arguments (a distillation teacher, read once, sharded like the student) are the task's.
+    step_fn = task.train_step(config, data, model, optimizer, schedule, mesh)
+    extra = step_fn.extra
     train_step = jax.jit(
-        make_train_step(model, optimizer, schedule, num_classes=num_classes, mean=config.normalize_mean,
-                        std=config.normalize_std, label_smoothing=config.label_smoothing,
-                        skip_nonfinite=config.nonfinite_policy == "skip", mixup_alpha=config.mixup_alpha,
-                        cutmix_alpha=config.cutmix_alpha, mix_prob=config.mix_prob,
-                        mix_switch_prob=config.mix_switch_prob, loss_name=config.loss,
-                        bce_target_threshold=config.bce_target_threshold, ema_decay=config.ema_decay,
-                        ema_warmup=config.ema_warmup, freeze=transfer.Freeze.from_config(config, num_classes),
-                        distill=distillation, adversarial=adversarial_training.AdversarialTraining.from_config(config)),
-        in_shardings=(state_sharding, batch_sharding, replicated, *teacher_shardings),
+        step_fn.step,
+        in_shardings=(state_sharding, batch_sharding, replicated, *step_fn.extra_shardings),
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
     )
-    train_batches = inputs.train_stream(
-        config, info, start_step=start_step, steps_per_epoch=steps_per_epoch, process_index=process_index,
-        process_count=process_count)
+    train_batches = task.train_batches(config, data, start_step=start_step, steps_per_epoch=steps_per_epoch,
+                                       process_index=process_index, process_count=process_count)
     throughput = ThroughputMeter(config.batch_size, config.half_precision, config.peak_flops_per_device)
     reporter = MetricsReporter(workdir, total_steps, config.batch_size, start_step, meta["elapsed_seconds"],
                                steps_per_epoch=steps_per_epoch, throughput=throughput, config=config)
@@ -177,9 +156,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             with throughput.input_wait():  # the host fetching and copying input, while the device may idle
                 batch = mesh_lib.global_batch(next(train_batches), mesh)
             if step == start_step + 1:
-                throughput.analyze(train_step, state, batch, base_key, *teacher)  # FLOPs, peak memory; reused
+                throughput.analyze(train_step, state, batch, base_key, *extra)  # FLOPs, peak memory; reused
             profile.before_step(step)
-            state, metrics = train_step(state, batch, base_key, *teacher)
+            state, metrics = train_step(state, batch, base_key, *extra)
             profile.after_step(step, metrics)
             window.append(metrics)
             is_eval_step = step % eval_every == 0 or step == total_steps
@@ -232,44 +211,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 logging.warning("%s", stopper.reason(step))
                 break
         if config.write_report and process_index == 0:  # DIR/report/index.html; a failure only warns
-            from imagenet_jax.report import report_at_end
+            from imagenet_jax.report import figure_paths, report_at_end
 
             # Process 0 alone: the report reads the workdir through runs.Run, which enters no collective, so the
             # other processes go on to exit (they wait for process 0 only at the runtime's shutdown).
             checkpointer.wait()  # its sample images restore the final checkpoint
-            reporter.log_report(report_at_end(workdir))
+            index = report_at_end(workdir)
+            reporter.log_figures(figure_paths(index) if index else [])
     finally:
         stop.restore()
         profile.close()
         checkpointer.close()
         reporter.close()
     return final_metrics
-
-
-def _apply_init_from(state: TrainState, path: str, num_classes: int, optimizer, state_sharding) -> TrainState:
-    from imagenet_jax.train.init_from import load_pretrained, merge_pretrained
-
-    initial = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
-    merged = merge_pretrained(initial, load_pretrained(path), num_classes)
-    params = jax.device_put(merged["params"], state_sharding.params)
-    batch_stats = jax.device_put(merged["batch_stats"], state_sharding.batch_stats)
-    opt_state = jax.jit(optimizer.init, out_shardings=state_sharding.opt_state)(params)
-    ema = None if state.ema is None else jax.device_put(merged, state_sharding.ema)  # the average starts here
-    return state.replace(params=params, batch_stats=batch_stats, opt_state=opt_state, ema=ema)
-
-
-def _load_dataset_once(config: ml_collections.ConfigDict, process_index: int, process_count: int):
-    # Process 0 prepares a missing dataset while the others wait, so they never write the same files.
-    def load():
-        return pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
-                                     config.eval_split)
-
-    info = load() if process_index == 0 else None
-    if process_count > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices("dataset prepared")
-    return info or load()
 
 
 def _enable_compilation_cache(directory: str) -> None:

@@ -1,0 +1,1 @@
+"""Input: datasets (TFDS, image folders), preprocessing ops, and the streams of batches the tasks consume."""
