@@ -66,3 +66,4 @@ test-parity: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache  # the layer contract of ARCHITECTURE.md (pyproject.toml [tool.importlinter])

@@ -7,7 +7,7 @@
     python benchmarks/train_step.py --model resnet50 --image_size 224 --batch_size 8 --flops_only  # cost analysis
 
 Every row reports img/s, model TFLOP/s and MFU (FLOPs per image from XLA's cost analysis of the compiled step,
-peak from imagenet_jax/train/throughput.py), compile time and the step's peak device memory (memory_analysis).
+peak from imagenet_jax/training/throughput.py), compile time and the step's peak device memory (memory_analysis).
 
 Uses the same model, optimizer, schedule and step function as training; only the data is synthetic.
 """
@@ -32,8 +32,8 @@ from imagenet_jax import models  # noqa: E402
 from imagenet_jax.config import load_config_file  # noqa: E402
 from imagenet_jax.core.state import create_train_state  # noqa: E402
 from imagenet_jax.parallel import mesh as mesh_lib  # noqa: E402
-from imagenet_jax.train import optim, throughput  # noqa: E402
-from imagenet_jax.train.steps import make_train_step  # noqa: E402
+from imagenet_jax.training import optim, throughput  # noqa: E402
+from imagenet_jax.training.steps import make_train_step  # noqa: E402
 
 
 def benchmark(config, model_name: str, batch_size: int, image_size: int, channels: int, num_classes: int,

@@ -10,12 +10,19 @@ import importlib
 _API = {"load_run", "Run", "RestoredState"}
 
 
+def train(config, workdir, overrides=None) -> dict:
+    """Trains `config` (a ConfigDict or "path.py[:variant]") in `workdir`, resuming like the CLI (imagenet_jax.api)."""
+    from imagenet_jax.api import train as train_in_process
+
+    return train_in_process(config, workdir, overrides)
+
+
 def __getattr__(name: str):
     # Lazy, so `import imagenet_jax` (and every CLI) stays cheap: JAX and TensorFlow load when first needed.
     if name in _API:
         return getattr(importlib.import_module("imagenet_jax.api"), name)
-    if name in ("config", "train"):  # subpackages; imagenet_jax.train is also callable (train/__init__.py)
-        return importlib.import_module(f"imagenet_jax.{name}")
+    if name == "config":
+        return importlib.import_module("imagenet_jax.config")
     raise AttributeError(f"module 'imagenet_jax' has no attribute {name!r}")
 
 

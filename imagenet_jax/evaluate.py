@@ -58,7 +58,7 @@ def load_weights(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, d
     """(config, {"params", "batch_stats"} on the host, step) of the checkpoint or the converted weights."""
     if args.init_from:
         from imagenet_jax.config.files import load_config_file
-        from imagenet_jax.train.init_from import load_pretrained
+        from imagenet_jax.training.init_from import load_pretrained
 
         if not args.config:
             raise ConfigError("--init_from needs --config (the model and data the weights belong to).")
@@ -88,7 +88,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     num_classes = config.num_classes or info.num_classes
     model = models.model_from_config(config, num_classes)
     if args.init_from:
-        from imagenet_jax.train.init_from import merge_pretrained
+        from imagenet_jax.training.init_from import merge_pretrained
 
         shape = (1, config.image_size, config.image_size, info.channels)
         initial = jax.device_get(model.init(jax.random.key(0), jnp.zeros(shape), train=False))

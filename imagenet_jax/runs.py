@@ -26,7 +26,7 @@ import numpy as np
 from imagenet_jax.errors import CheckpointError, ConfigError
 from imagenet_jax.storage import run_path
 from imagenet_jax.storage.files import read_json_lines, read_run_config
-from imagenet_jax.train import checkpoint_integrity as integrity
+from imagenet_jax.training import checkpoint_integrity as integrity
 
 if TYPE_CHECKING:
     import orbax.checkpoint as ocp
@@ -86,7 +86,7 @@ class Run:
     def _manager(self):
         import orbax.checkpoint as ocp
 
-        from imagenet_jax.train.checkpointing import damaged_at_open
+        from imagenet_jax.training.checkpointing import damaged_at_open
 
         directory = run_path(self.workdir) / "checkpoints"
         if damaged := damaged_at_open(directory):  # Orbax's manager would stop on them with a traceback

@@ -1,6 +1,6 @@
 """Magnitude pruning (Zhu & Gupta 2017, "To prune, or not to prune") as an optax wrapper whose state holds the masks.
 
-config.pruning (imagenet_jax/config/base.py) turns it on; `imagenet_jax.train.optim.create` appends `prune` as the
+config.pruning (imagenet_jax/config/base.py) turns it on; `imagenet_jax.training.optim.create` appends `prune` as the
 last transform, so the masks live in TrainState.opt_state: checkpointed, resumed and sharded like the params.
 
 Schedule: from `begin_step` to `end_step` the masks are recomputed every `frequency` optimizer updates (and at

@@ -19,19 +19,19 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Start from pretrained weights: a file from imagenet_jax.convert.save_converted, or a workdir/checkpoint
     # of ours. Matching arrays are loaded; a classifier of another class count is re-initialized.
     config.init_from = ""
-    # Transfer learning (imagenet_jax/train/transfer.py): regexes (re.fullmatch) over parameter paths such as
+    # Transfer learning (imagenet_jax/training/transfer.py): regexes (re.fullmatch) over parameter paths such as
     # "stem_.*" or "stage1_block1/.*" whose parameters get no update; a BatchNorm whose parameters are all frozen
     # runs in inference mode (running statistics, not updated). linear_probe: freeze all but the classifier.
     # Discriminative fine-tuning is config.lr_multipliers below, e.g. (("stem_.*|stage1_.*", 0.1),).
     config.freeze = ()
     config.linear_probe = False
-    # Knowledge distillation (imagenet_jax/train/distill.py): teacher = a workdir of ours or a converted-weights
+    # Knowledge distillation (imagenet_jax/training/distill.py): teacher = a workdir of ours or a converted-weights
     # file ("" is off), teacher_model its registered name (and options); loss = alpha * KL(teacher_T || student_T)
     # * T^2 + (1 - alpha) * cross-entropy, T = temperature. The teacher runs in eval mode inside the train step.
     config.distill = ml_collections.ConfigDict({
         "teacher": "", "teacher_model": "", "teacher_model_options": ml_collections.ConfigDict(),
         "temperature": 4.0, "alpha": 0.9})
-    # Adversarial training (imagenet_jax/train/adversarial_training.py), in 0-255 pixel units before normalization:
+    # Adversarial training (imagenet_jax/training/adversarial_training.py), in 0-255 pixel units before normalization:
     # method "" (off) | "pgd" (Madry et al.) | "fgsm_rs" (fast FGSM with random start, Wong et al. 2020);
     # step_size 0 is the method's default (pgd: 2.5 * epsilon / steps; fgsm_rs: 1.25 * epsilon).
     config.adversarial_training = ml_collections.ConfigDict(
@@ -97,7 +97,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.num_epochs = 90.0
     config.num_train_steps = -1  # > 0 wins over num_epochs.
 
-    # Optimizer and schedule by name (imagenet_jax/train/optim/); `python -m imagenet_jax.train.optim` lists the
+    # Optimizer and schedule by name (imagenet_jax/training/optim/); `python -m imagenet_jax.training.optim` lists the
     # names and their kwargs. Optimizers: sgd | adamw | rmsprop | lars | lamb | any optax optimizer (adam, lion...).
     config.optimizer = ml_collections.ConfigDict({"name": "sgd", "kwargs": {"momentum": 0.9, "nesterov": True}})
     config.learning_rate = 0.1  # peak, at lr_reference_batch_size; scaled linearly with the examples per update.
@@ -163,11 +163,11 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.nonfinite_policy = "stop"
     config.compilation_cache_dir = "~/.cache/imagenet_jax/xla"  # persistent XLA cache; "" disables it.
     config.min_free_disk_gb = 0.0  # refuse to start with less free disk in workdir; 0: 3 checkpoints' worth.
-    # Performance (imagenet_jax/train/throughput.py, profiling.py, models/conv_lowering.py).
+    # Performance (imagenet_jax/training/throughput.py, profiling.py, models/conv_lowering.py).
     config.peak_flops_per_device = 0.0  # FLOP/s for MFU; 0: the GPU/TPU table, or a matmul probe on CPU.
     config.profile_steps = ()  # (start, stop): jax.profiler trace of those train steps into WORKDIR/plugins/profile.
     config.cpu_conv_lowering = "auto"  # CPU only: auto (small maps as patches + matmul) | xla | patches.
-    # Reporting (imagenet_jax/report, imagenet_jax/train/wandb_logger.py).
+    # Reporting (imagenet_jax/report, imagenet_jax/training/wandb_logger.py).
     config.write_report = True  # write WORKDIR/report/index.html when the run ends (process 0).
     config.wandb_project = ""  # Weights & Biases project: metrics, config, report figures go there too; "" = off.
     config.wandb_entity = ""  # W&B user or team; "" = the logged-in default.

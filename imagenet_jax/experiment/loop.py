@@ -23,13 +23,13 @@ from imagenet_jax.errors import ConfigError
 from imagenet_jax.experiment.validate import refuse_config_drift, resolve_batch_size, validate_config
 from imagenet_jax.parallel import mesh as mesh_lib
 from imagenet_jax.storage import preflight, run_path, write_text_atomically
-from imagenet_jax.train import optim
-from imagenet_jax.train.checkpointing import Checkpointer
-from imagenet_jax.train.early_stopping import EarlyStopping
-from imagenet_jax.train.nonfinite import average_train_metrics, check_finite
-from imagenet_jax.train.profiling import ProfileWindow
-from imagenet_jax.train.reporting import MetricsReporter
-from imagenet_jax.train.throughput import ThroughputMeter
+from imagenet_jax.training import optim
+from imagenet_jax.training.checkpointing import Checkpointer
+from imagenet_jax.training.early_stopping import EarlyStopping
+from imagenet_jax.training.nonfinite import average_train_metrics, check_finite
+from imagenet_jax.training.profiling import ProfileWindow
+from imagenet_jax.training.reporting import MetricsReporter
+from imagenet_jax.training.throughput import ThroughputMeter
 
 EARLY_STOPPING_BEST = "early_stopping_best_step"  # checkpoint metric marking early stopping's best evaluation
 

@@ -23,8 +23,8 @@ from imagenet_jax.data import inputs, pipeline
 from imagenet_jax.tasks import classification_config
 from imagenet_jax.tasks.base import Task, TrainStep
 from imagenet_jax.tasks.registry import register
-from imagenet_jax.train import adversarial_training, distill, optim, regularization, transfer
-from imagenet_jax.train.steps import make_train_step
+from imagenet_jax.training import adversarial_training, distill, optim, regularization, transfer
+from imagenet_jax.training.steps import make_train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +96,7 @@ class Classification(Task):
         """config.init_from's pretrained weights merged into a fresh state (its head kept when classes differ)."""
         if not config.init_from:
             return state
-        from imagenet_jax.train.init_from import load_pretrained, merge_pretrained
+        from imagenet_jax.training.init_from import load_pretrained, merge_pretrained
 
         initial = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
         merged = merge_pretrained(initial, load_pretrained(config.init_from), data.num_classes)

@@ -53,7 +53,7 @@ def test_resnet50_config_is_the_published_recipe():
     assert config.schedule.name == "cosine" and config.weight_decay == 1e-4
     assert config.weight_decay_multipliers == ((".*/(bias|scale)", 0.0),)
     assert config.label_smoothing == 0.1 and config.half_precision and config.model_options.zero_init_last_bn
-    from imagenet_jax.train.optim import peak_learning_rate
+    from imagenet_jax.training.optim import peak_learning_rate
 
     assert peak_learning_rate(config) == pytest.approx(0.4)
 

@@ -16,7 +16,7 @@ from imagenet_jax.data import pipeline
 from imagenet_jax.errors import CheckpointError, DatasetNotPreparedError
 from imagenet_jax.storage import LineFile
 from imagenet_jax.storage.files import read_json_lines
-from imagenet_jax.train.reporting import truncate_metrics_after
+from imagenet_jax.training.reporting import truncate_metrics_after
 
 LINES = [json.dumps({"step": step, "split": "train", "loss": 1.0 / step}) for step in (1, 2, 3, 4)]
 

@@ -15,8 +15,8 @@ import pytest
 
 from imagenet_jax import models
 from imagenet_jax.core.state import create_train_state
-from imagenet_jax.train.nonfinite import average_train_metrics
-from imagenet_jax.train.steps import make_train_step
+from imagenet_jax.training.nonfinite import average_train_metrics
+from imagenet_jax.training.steps import make_train_step
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 CLASSES = 5

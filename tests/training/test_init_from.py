@@ -10,8 +10,8 @@ import pytest
 from imagenet_jax import models
 from imagenet_jax.convert import save_converted
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train.checkpointing import Checkpointer
-from imagenet_jax.train.init_from import load_pretrained, merge_pretrained
+from imagenet_jax.training.checkpointing import Checkpointer
+from imagenet_jax.training.init_from import load_pretrained, merge_pretrained
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
 
 

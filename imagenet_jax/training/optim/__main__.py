@@ -1,7 +1,7 @@
 """Lists the optimizers and schedules config.optimizer.name / config.schedule.name accept, with their kwargs."""
 
-from imagenet_jax.train.optim import OPTIMIZERS, SCHEDULES
-from imagenet_jax.train.optim.optimizers import optax_names
+from imagenet_jax.training.optim import OPTIMIZERS, SCHEDULES
+from imagenet_jax.training.optim.optimizers import optax_names
 
 
 def _describe(registry, name: str) -> str:

@@ -15,7 +15,7 @@ import pytest
 from imagenet_jax.errors import CheckpointError, ConfigError
 from imagenet_jax.experiment.validate import config_drift
 from imagenet_jax.storage import faults
-from imagenet_jax.train.checkpointing import Checkpointer, _storage_errors_explained
+from imagenet_jax.training.checkpointing import Checkpointer, _storage_errors_explained
 
 FAST_RETRIES = (0.01, 0.01, 0.01)  # 4 attempts
 

@@ -15,11 +15,11 @@ from imagenet_jax.core import losses
 from imagenet_jax.core.metrics import normalize_images, topk_correct
 from imagenet_jax.core.state import TrainState
 from imagenet_jax.models.outputs import auxiliary_loss_weight, split_outputs
-from imagenet_jax.train import mixing
-from imagenet_jax.train.adversarial_training import AdversarialTraining
-from imagenet_jax.train.distill import Distill, distillation_loss
-from imagenet_jax.train.optim.plateau import lr_multiplier
-from imagenet_jax.train.transfer import Freeze
+from imagenet_jax.training import mixing
+from imagenet_jax.training.adversarial_training import AdversarialTraining
+from imagenet_jax.training.distill import Distill, distillation_loss
+from imagenet_jax.training.optim.plateau import lr_multiplier
+from imagenet_jax.training.transfer import Freeze
 
 _MIXING_STREAM = 0x6D6978  # folded into the step key: mixing draws never collide with dropout's
 _ATTACK_STREAM = 0x61646B  # the adversarial random start's draws, likewise

@@ -18,9 +18,9 @@ from imagenet_jax.config import get_base_config
 from imagenet_jax.core.state import create_train_state
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.experiment.validate import validate_config
-from imagenet_jax.train import optim
-from imagenet_jax.train.optim import param_rules
-from imagenet_jax.train.steps import make_train_step
+from imagenet_jax.training import optim
+from imagenet_jax.training.optim import param_rules
+from imagenet_jax.training.steps import make_train_step
 
 LR, WD = 0.1, 0.01
 

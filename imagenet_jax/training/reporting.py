@@ -20,7 +20,7 @@ from clu import metric_writers
 from imagenet_jax.storage import LineFile, is_remote, run_path
 from imagenet_jax.storage.files import json_record
 from imagenet_jax.storage.mirror import DirectoryMirror
-from imagenet_jax.train import wandb_logger
+from imagenet_jax.training import wandb_logger
 
 MIRROR_EVERY_SECONDS = 60.0
 

@@ -14,7 +14,7 @@ import pytest
 from imagenet_jax.config.base import get_base_config
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.models import conv_lowering
-from imagenet_jax.train import profiling, throughput
+from imagenet_jax.training import profiling, throughput
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
 
 

@@ -12,7 +12,7 @@ import pytest
 from imagenet_jax.config import get_base_config
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.experiment.validate import validate_config
-from imagenet_jax.train.early_stopping import EarlyStopping
+from imagenet_jax.training.early_stopping import EarlyStopping
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
 
 
@@ -66,7 +66,7 @@ def test_early_stopping_names_the_available_metrics_for_an_unknown_one():
 
 def test_early_stopping_best_checkpoint_survives_newer_saves_and_a_restart(tmp_path):
     from imagenet_jax.experiment.loop import EARLY_STOPPING_BEST
-    from imagenet_jax.train.checkpointing import Checkpointer
+    from imagenet_jax.training.checkpointing import Checkpointer
 
     state = {"weights": jnp.ones(3)}
     checkpointer = Checkpointer(tmp_path, keep=1, also_keep_best=EARLY_STOPPING_BEST)

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import optax
 
-from imagenet_jax.train.steps import make_train_step
+from imagenet_jax.training.steps import make_train_step
 
 CLASSES = 3
 

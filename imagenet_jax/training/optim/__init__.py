@@ -3,7 +3,7 @@
 The config keys (imagenet_jax/config/base.py): config.optimizer.{name, kwargs}, config.schedule.{name,
 warmup_epochs, kwargs}, learning_rate (peak, linearly scaled by the batch), lr_reference_batch_size,
 weight_decay, lr_multipliers, weight_decay_multipliers, grad_clip_norm, grad_accumulation_steps, lr_plateau.
-`python -m imagenet_jax.train.optim` lists the names and their keyword arguments.
+`python -m imagenet_jax.training.optim` lists the names and their keyword arguments.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import optax
 
 from imagenet_jax.config.checks import check_sub_dict, is_number
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train.optim import optimizers, param_rules, plateau, schedules, transforms
-from imagenet_jax.train.optim.optimizers import OPTIMIZERS
-from imagenet_jax.train.optim.plateau import LrPlateau, lr_multiplier
-from imagenet_jax.train.optim.schedules import SCHEDULES, Timeline
+from imagenet_jax.training.optim import optimizers, param_rules, plateau, schedules, transforms
+from imagenet_jax.training.optim.optimizers import OPTIMIZERS
+from imagenet_jax.training.optim.plateau import LrPlateau, lr_multiplier
+from imagenet_jax.training.optim.schedules import SCHEDULES, Timeline
 
 __all__ = ["MOVED_KEYS", "OPTIMIZERS", "SCHEDULES", "LrPlateau", "create", "learning_rate_schedule", "lr_multiplier",
            "peak_learning_rate", "validate_config"]
@@ -82,7 +82,7 @@ def create(config: ml_collections.ConfigDict, *, total_steps: int, steps_per_epo
         parts.append(pruning.from_config(config.pruning, total_updates=total_steps // config.grad_accumulation_steps))
     # A lone optimizer stays unwrapped, so its state (and checkpoints) keep the optimizer's own layout.
     optimizer = parts[0] if len(parts) == 1 else optax.chain(*parts)
-    from imagenet_jax.train import transfer  # imported here: transfer imports this package's param_rules
+    from imagenet_jax.training import transfer  # imported here: transfer imports this package's param_rules
 
     optimizer = transfer.freeze_optimizer(optimizer, transfer.Freeze.from_config(config, num_classes))
     accumulation = config.grad_accumulation_steps

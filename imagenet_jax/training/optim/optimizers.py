@@ -19,8 +19,8 @@ import jax
 import optax
 
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train.optim import param_rules, transforms
-from imagenet_jax.train.optim.registry import Registry
+from imagenet_jax.training.optim import param_rules, transforms
+from imagenet_jax.training.optim.registry import Registry
 
 # Bias and BatchNorm scale/offset leaves: kept out of LARS/LAMB's layer-wise adaptation (MLPerf, timm).
 NORM_AND_BIAS = r".*/(bias|scale)"

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from imagenet_jax.train.checkpointing import Checkpointer
+from imagenet_jax.training.checkpointing import Checkpointer
 
 NEWEST, PREVIOUS = 8, 4
 DAMAGES = ("deleted", "truncated", "emptied", "flipped", "garbage")

@@ -11,8 +11,8 @@ import optax
 import pytest
 
 from imagenet_jax.core.state import create_train_state
-from imagenet_jax.train import mixing
-from imagenet_jax.train.steps import make_train_step
+from imagenet_jax.training import mixing
+from imagenet_jax.training.steps import make_train_step
 
 BATCH, SIZE, CLASSES = 6, 8, 6
 # Compiling dominates: one unoptimized compile per setting (Beta sampling alone costs seconds to optimize).

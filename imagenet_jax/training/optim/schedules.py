@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train.optim.registry import Registry
+from imagenet_jax.training.optim.registry import Registry
 
 SCHEDULES = Registry("schedule", reserved=("peak", "timeline"))
 

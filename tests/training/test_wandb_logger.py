@@ -15,8 +15,8 @@ import pytest
 from imagenet_jax.config.base import get_base_config
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.report import figure_paths, write_report
-from imagenet_jax.train import wandb_logger
-from imagenet_jax.train.reporting import MetricsReporter
+from imagenet_jax.training import wandb_logger
+from imagenet_jax.training.reporting import MetricsReporter
 
 pytest.importorskip("wandb")  # in the dev extra: CI has it
 

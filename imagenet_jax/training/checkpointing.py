@@ -27,7 +27,7 @@ from orbax.checkpoint import checkpoint_managers
 
 from imagenet_jax.errors import CheckpointError, ConfigError
 from imagenet_jax.storage import faults, is_remote, move_tree, run_path
-from imagenet_jax.train import checkpoint_integrity as integrity
+from imagenet_jax.training import checkpoint_integrity as integrity
 
 RETRY_DELAYS_SECONDS = (1.0, 4.0, 16.0)  # between attempts at a read that failed transiently
 COMMIT_MARKER = "commit_success.txt"  # Orbax writes it last into a step saved to an object store

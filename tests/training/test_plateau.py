@@ -13,7 +13,7 @@ from optax.tree_utils import tree_get
 from imagenet_jax.config import get_base_config
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.experiment.validate import validate_config
-from imagenet_jax.train import optim
+from imagenet_jax.training import optim
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
 
 LR = 0.5
@@ -78,7 +78,7 @@ def test_plateau_multiplier_scales_the_update_and_the_logged_rate_inside_gradien
 
 
 def test_plateau_state_resumes_exactly_from_a_checkpoint(tmp_path):
-    from imagenet_jax.train.checkpointing import Checkpointer
+    from imagenet_jax.training.checkpointing import Checkpointer
 
     config = _config(patience=2)
     values = [0.5, 0.4, 0.45, 0.3, 0.2, 0.6, 0.55, 0.5]

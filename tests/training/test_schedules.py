@@ -13,7 +13,7 @@ import pytest
 from imagenet_jax.config import get_base_config
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.experiment.validate import validate_config
-from imagenet_jax.train import optim
+from imagenet_jax.training import optim
 
 STEPS_PER_EPOCH, TOTAL_STEPS = 10, 100
 

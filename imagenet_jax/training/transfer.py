@@ -25,7 +25,7 @@ import optax
 
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.parallel.mesh import leaf_path
-from imagenet_jax.train.optim import param_rules
+from imagenet_jax.training.optim import param_rules
 
 FROZEN, TRAINED = "frozen", "trained"
 

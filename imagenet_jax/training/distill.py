@@ -73,7 +73,7 @@ def load_teacher(config: ml_collections.ConfigDict, distill: Distill, input_shap
                  ) -> tuple[dict, Any]:
     """(teacher variables on device, their shardings): read once, shape-checked, sharded like the student."""
     from imagenet_jax.parallel import mesh as mesh_lib
-    from imagenet_jax.train.init_from import load_pretrained
+    from imagenet_jax.training.init_from import load_pretrained
 
     abstract = jax.eval_shape(lambda key: distill.teacher_model.init(
         {"params": key, "dropout": key}, jnp.zeros((1, *input_shape), jnp.float32), train=False),

@@ -12,8 +12,8 @@ import numpy as np
 import imagenet_jax.config
 from imagenet_jax import models
 from imagenet_jax.core.state import create_train_state
-from imagenet_jax.train import adversarial_training, distill, optim, transfer
-from imagenet_jax.train.steps import make_train_step
+from imagenet_jax.training import adversarial_training, distill, optim, transfer
+from imagenet_jax.training.steps import make_train_step
 
 IDX_DIR = "/usr/share/datasets/fashion-mnist"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

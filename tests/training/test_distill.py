@@ -10,11 +10,11 @@ import re
 import jax
 import numpy as np
 import pytest
+from tests.train.fashion_mnist_arrays import batches, default_config, train_setup
 
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.train.distill import distillation_loss, kd_divergence
+from imagenet_jax.training.distill import distillation_loss, kd_divergence
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
-from tests.train.fashion_mnist_arrays import batches, default_config, train_setup
 
 TEACHER_OPTIONS = {"stage_sizes": (1, 1, 1), "stage_widths": (32, 64, 128), "stem_width": 32, "stem": "small_pool"}
 
@@ -107,7 +107,7 @@ def test_distilled_run_trains_checkpoints_the_student_only_and_resumes(tmp_path,
     assert "resumed from step 6" in result.stderr
     train = [line for line in read_metrics(student) if line["split"] == "train"]
     assert [line["step"] for line in train][-1] == 12 and all(np.isfinite(line["loss"]) for line in train)
-    from imagenet_jax.train.init_from import load_pretrained
+    from imagenet_jax.training.init_from import load_pretrained
 
     student_params = load_pretrained(student)["params"]
     assert student_params["head"]["kernel"].shape == (32, 10)  # the 8-16-32 student, no teacher arrays
