@@ -75,7 +75,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     from imagenet_jax import models
     from imagenet_jax.data import pipeline
     from imagenet_jax.parallel import mesh as mesh_lib
-    from imagenet_jax.storage import run_path
+    from imagenet_jax.storage.layout import RunLayout
 
     config, variables, step = load_weights(args)
     config = ml_collections.ConfigDict(config.to_dict())
@@ -107,7 +107,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     results = runner.evaluate(state, step)
     suffix = "_ema" if args.use_ema else ""
     if jax.process_index() == 0:
-        path = run_path(args.workdir) / "eval" / "evaluate.jsonl"
+        path = RunLayout.of(args.workdir).evaluate_log
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [json.dumps({"step": step, "split": name + suffix, **metrics, "source": "evaluate",
                              "checkpoint": args.init_from or str(args.checkpoint), "time": time.time()})

@@ -26,6 +26,7 @@ import numpy as np
 from imagenet_jax.errors import CheckpointError, ConfigError
 from imagenet_jax.storage import run_path
 from imagenet_jax.storage.files import read_json_lines, read_run_config
+from imagenet_jax.storage.layout import RunLayout
 from imagenet_jax.training import checkpoint_integrity as integrity
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class Run:
     def __init__(self, workdir: str | os.PathLike):
         """Reads DIR/config.json (written when the run started); raises if DIR holds no run."""
         self.workdir = os.fspath(workdir)
-        config_file = run_path(workdir) / "config.json"
+        config_file = RunLayout.of(workdir).config
         if not config_file.exists():
             raise CheckpointError(f"{self.workdir} holds no run (no config.json); train into it first.")
         self.config = ml_collections.ConfigDict(read_run_config(config_file))
@@ -68,7 +69,7 @@ class Run:
     # Metrics.
     def metrics(self, split: str | None = None) -> list[dict]:
         """The lines of metrics.jsonl as dicts (only those of `split`, e.g. "train" or "test", when given)."""
-        rows = read_json_lines(run_path(self.workdir) / "metrics.jsonl")
+        rows = read_json_lines(RunLayout.of(self.workdir).metrics)
         return [row for row in rows if split is None or row.get("split") == split]
 
     def metrics_frame(self, split: str | None = None):
@@ -88,7 +89,7 @@ class Run:
 
         from imagenet_jax.training.checkpointing import damaged_at_open
 
-        directory = run_path(self.workdir) / "checkpoints"
+        directory = RunLayout.of(self.workdir).checkpoints
         if damaged := damaged_at_open(directory):  # Orbax's manager would stop on them with a traceback
             listed = "; ".join(f"step {step}: {why}" for step, why in sorted(damaged.items()))
             raise CheckpointError(f"damaged checkpoint(s) in {directory} ({listed}). Resume the training run on this "
@@ -109,7 +110,7 @@ class Run:
 
     def steps(self) -> list[int]:
         """Steps of the checkpoints on disk, oldest first."""
-        if not (run_path(self.workdir) / "checkpoints").exists():
+        if not RunLayout.of(self.workdir).checkpoints.exists():
             return []
         self._manager.reload()
         return sorted(self._manager.all_steps())
@@ -243,16 +244,17 @@ class Run:
 
     def evaluate(self, checkpoint: str | int = "best", batch_size: int = 256, use_ema: bool = False) -> dict:
         """Top-1/top-5 of a checkpoint on the whole main eval split (every example once), and its step."""
+        from imagenet_jax.core.metrics import topk_correct  # the one top-k of training and the evaluators
+
         restored = self.restore(checkpoint)
         variables = restored.variables(use_ema)
         logits_of = self._jitted_logits
         correct1 = correct5 = count = 0
         for batch in self.eval_batches(None, batch_size):
-            logits = np.asarray(logits_of(variables, jnp.asarray(batch["image"])))
+            logits = logits_of(variables, jnp.asarray(batch["image"]))
             keep = batch["mask"] & (batch["label"] >= 0)
-            top5 = np.argsort(-logits, axis=-1)[:, :5]
-            correct1 += int(np.sum((top5[:, 0] == batch["label"]) & keep))
-            correct5 += int(np.sum(np.any(top5 == batch["label"][:, None], axis=-1) & keep))
+            correct1 += int(np.sum(np.asarray(topk_correct(logits, batch["label"], 1)) * keep))
+            correct5 += int(np.sum(np.asarray(topk_correct(logits, batch["label"], 5)) * keep))
             count += int(np.sum(keep))
         return {"step": restored.step, "top1": correct1 / max(count, 1), "top5": correct5 / max(count, 1),
                 "num_examples": count}

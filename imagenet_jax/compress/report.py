@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from imagenet_jax.core.metrics import topk_correct
 from imagenet_jax.errors import UserFacingError
 from imagenet_jax.parallel.mesh import leaf_path
 from imagenet_jax.runs import Run, load_run
@@ -192,9 +193,9 @@ def format_quantize(result: dict) -> str:
 def _top1(logits_of, batches: list[dict]) -> float:
     correct = count = 0
     for batch in batches:
-        logits = np.asarray(logits_of(jnp.asarray(batch["image"])))
+        logits = logits_of(jnp.asarray(batch["image"]))
         keep = batch["mask"] & (batch["label"] >= 0)
-        correct += int(np.sum((np.argmax(logits, axis=-1) == batch["label"]) & keep))
+        correct += int(np.sum(np.asarray(topk_correct(logits, batch["label"], 1)) * keep))
         count += int(np.sum(keep))
     return correct / max(count, 1)
 

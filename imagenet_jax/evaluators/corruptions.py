@@ -25,10 +25,10 @@ from imagenet_jax.robustness.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 
 def baseline_from_workdir(workdir: str, set_name: str, corruptions, severities) -> dict[str, list[float]]:
     """{corruption: errors per severity} from the last `set_name` line of workdir/metrics.jsonl."""
-    from imagenet_jax.storage import run_path
     from imagenet_jax.storage.files import read_json_lines
+    from imagenet_jax.storage.layout import RunLayout
 
-    lines = read_json_lines(run_path(workdir) / "metrics.jsonl")
+    lines = read_json_lines(RunLayout.of(workdir).metrics)
     found = [line for line in lines if line.get("split") == set_name]
     if not found:
         raise ConfigError(f"config.evals.{set_name}.baseline_workdir={workdir!r} has no eval lines of {set_name!r}.")

@@ -23,6 +23,7 @@ from imagenet_jax.errors import ConfigError
 from imagenet_jax.experiment.validate import refuse_config_drift, resolve_batch_size, validate_config
 from imagenet_jax.parallel import mesh as mesh_lib
 from imagenet_jax.storage import preflight, run_path, write_text_atomically
+from imagenet_jax.storage.layout import RunLayout
 from imagenet_jax.training import optim
 from imagenet_jax.training.checkpointing import Checkpointer
 from imagenet_jax.training.early_stopping import EarlyStopping
@@ -90,7 +91,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     preflight.check_free_disk(workdir, state_bytes, config.min_free_disk_gb)
 
     # Resume from the newest intact checkpoint, or start fresh.
-    checkpointer = Checkpointer(run_path(workdir) / "checkpoints", config.keep_checkpoints,
+    checkpointer = Checkpointer(RunLayout.of(workdir).checkpoints, config.keep_checkpoints,
                                 also_keep_best=EARLY_STOPPING_BEST if config.early_stopping.metric else "")
     resolved_config = json.loads(config.to_json_best_effort())
     restored = checkpointer.restore_newest(  # the drift guard reads each checkpoint's config before its arrays
@@ -123,7 +124,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             checkpointer.close()
             return {}
     if process_index == 0:
-        write_text_atomically(run_path(workdir) / "config.json", json.dumps(resolved_config, indent=2, sort_keys=True))
+        write_text_atomically(RunLayout.of(workdir).config, json.dumps(resolved_config, indent=2, sort_keys=True))
     logging.info("model %s, %d parameters; %d devices in %d processes; %d steps (%d per epoch), global batch %d",
                  config.model, sum(x.size for x in jax.tree.leaves(abstract_state.params)), jax.device_count(),
                  process_count, total_steps, steps_per_epoch, config.batch_size)

@@ -11,6 +11,7 @@ import logging
 from imagenet_jax.report import figures, html
 from imagenet_jax.report.data import RunData, load_run_data
 from imagenet_jax.storage import run_path
+from imagenet_jax.storage.layout import RunLayout
 
 __all__ = ["write_report", "figure_paths", "report_at_end"]
 
@@ -26,7 +27,7 @@ def write_report(workdir: str, compare: tuple[str, ...] = (), out: str | None = 
     """Writes the report of `workdir` (curves overlaid with the runs in `compare`) and returns index.html's path.
     `out` defaults to DIR/report; `samples=False` skips the sample images (which restore a checkpoint)."""
     runs: list[RunData] = [load_run_data(workdir)] + [load_run_data(other) for other in compare]
-    out_dir = run_path(out) if out else run_path(workdir) / "report"
+    out_dir = run_path(out) if out else RunLayout.of(workdir).report
     out_dir.mkdir(parents=True, exist_ok=True)
     written: set[str] = set()
     curve_images = []

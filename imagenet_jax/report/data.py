@@ -7,8 +7,8 @@ import json
 import math
 
 from imagenet_jax.errors import CheckpointError
-from imagenet_jax.storage import run_path
 from imagenet_jax.storage.files import read_json_lines, read_run_config
+from imagenet_jax.storage.layout import RunLayout
 
 # Keys of a train line that are bookkeeping, not model quality (left out of the best/last table).
 TRAIN_BOOKKEEPING = ("eta_seconds", "elapsed_seconds", "steps_per_second")
@@ -74,7 +74,7 @@ def best_and_last(rows: list[dict]) -> list[tuple[str, float, int, float, int]]:
 
 def _newest(workdir: str, filename: str) -> tuple[dict | None, str]:
     # WORKDIR/eval/<set>/<step>/<filename>: the highest step wins (ties: the "test" set, then the last by name).
-    root = run_path(workdir) / "eval"
+    root = RunLayout.of(workdir).eval
     if not root.exists():
         return None, ""
     candidates = []
@@ -92,16 +92,15 @@ def _newest(workdir: str, filename: str) -> tuple[dict | None, str]:
 
 def load_run_data(workdir: str, name: str | None = None) -> RunData:
     """Reads DIR/config.json, DIR/metrics.jsonl and the newest per-class and calibration files."""
-    path = run_path(workdir)
-    config_file = path / "config.json"
-    metrics_file = path / "metrics.jsonl"
+    layout = RunLayout.of(workdir)
+    config_file, metrics_file = layout.config, layout.metrics
     if not config_file.exists() and not metrics_file.exists():
         raise CheckpointError(f"{workdir} holds no run (no config.json or metrics.jsonl); train into it first.")
     config = read_run_config(config_file) if config_file.exists() else {}
     rows = read_json_lines(metrics_file)
     per_class, per_class_source = _newest(workdir, "per_class.json")
     calibration, calibration_source = _newest(workdir, "calibration.json")
-    return RunData(workdir=str(workdir), name=name or path.name, config=config, rows=rows, per_class=per_class,
+    return RunData(workdir=str(workdir), name=name or layout.root.name, config=config, rows=rows, per_class=per_class,
                    per_class_source=per_class_source, calibration=calibration,
                    calibration_source=calibration_source)
 

@@ -9,6 +9,7 @@ import os
 
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.storage.files import read_json_lines
+from imagenet_jax.storage.layout import RunLayout
 from imagenet_jax.sweep.paper import METRICS, Paper
 from imagenet_jax.sweep.runner import SWEEP_FILE, load_paper
 
@@ -37,8 +38,9 @@ def read_metrics(path: str) -> list[dict]:
 
 def variant_result(workdir: str, name: str, paper: Paper, figure: float | None) -> VariantResult:
     """Reads one variant's outputs; the main eval set is the one whose lines track best_top1."""
-    lines = read_metrics(os.path.join(workdir, name, "metrics.jsonl"))
-    config = _read_json(os.path.join(workdir, name, "config.json"))  # absent when the variant never started
+    layout = RunLayout.of(os.path.join(workdir, name))
+    lines = read_metrics(os.fspath(layout.metrics))
+    config = _read_json(os.fspath(layout.config))  # absent when the variant never started
     train = [line for line in lines if line.get("split") == "train"]
     main_eval = [line for line in lines if line.get("split") != "train" and "best_top1" in line]
     final = main_eval[-1] if main_eval else None

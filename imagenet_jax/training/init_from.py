@@ -17,6 +17,7 @@ from flax import traverse_util
 
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.storage import is_remote, run_path
+from imagenet_jax.storage.layout import RunLayout
 
 
 def load_pretrained(path: str) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def load_pretrained(path: str) -> dict[str, Any]:
 def _find_step_dir(location: epath.Path, path: str) -> epath.Path:
     if (location / "state").is_dir():
         return location
-    for directory in (location / "checkpoints", location):
+    for directory in (RunLayout(location).checkpoints, location):
         if directory.is_dir():
             steps = sorted((int(child.name) for child in directory.iterdir() if child.name.isdigit()), reverse=True)
             if steps:

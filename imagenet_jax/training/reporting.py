@@ -19,6 +19,7 @@ from clu import metric_writers
 
 from imagenet_jax.storage import LineFile, is_remote, run_path
 from imagenet_jax.storage.files import json_record
+from imagenet_jax.storage.layout import RunLayout
 from imagenet_jax.storage.mirror import DirectoryMirror
 from imagenet_jax.training import wandb_logger
 
@@ -35,7 +36,7 @@ class MetricsReporter:
         `config.wandb_project` set, the same scalars (and the config) also go to Weights & Biases."""
         self.steps_per_epoch = steps_per_epoch
         self.is_writer = jax.process_index() == 0
-        self.metrics_file = LineFile(run_path(workdir) / "metrics.jsonl")
+        self.metrics_file = LineFile(RunLayout.of(workdir).metrics)
         self.mirror = None  # TensorBoard files of a remote workdir: written here, then copied there
         tensorboard_dir = str(run_path(workdir))
         if self.is_writer and is_remote(workdir):
