@@ -11,6 +11,8 @@ import re
 import ml_collections
 
 from imagenet_jax.config.base import get_base_config
+from imagenet_jax.config.moved_keys import MOVED_KEYS as MOVED_AUGMENTATION_KEYS
+from imagenet_jax.config.moved_keys import fold_moved_keys, moved_key_message
 from imagenet_jax.errors import ConfigError
 
 # Keys that may differ between a checkpoint's config and the resuming run's without changing the
@@ -142,6 +144,7 @@ def resolve_batch_size(config: ml_collections.ConfigDict, device_count: int) -> 
 
 def config_drift(stored: dict, current: dict) -> list[str]:
     """Keys whose values differ between a checkpoint's config and this run's, ignoring resume-safe keys."""
+    stored, current = fold_moved_keys(stored), fold_moved_keys(current)  # a run from before the keys moved
     stored, current = _with_holdout(stored), _with_holdout(current)
     stored, current = _comparable_model_options(stored, current)
     keys = (set(stored) | set(current)) - RESUME_SAFE_KEYS - _newer_at_default(stored, current, _base_defaults())
@@ -195,6 +198,7 @@ HOLDOUT_KEY = "evals.*.holdout"
 
 def refuse_config_drift(stored: dict, current: dict, checkpoint: str, allow_change: bool) -> None:
     """ConfigError naming each trajectory-changing key of `current` that differs from the checkpoint's config."""
+    stored, current = fold_moved_keys(stored), fold_moved_keys(current)  # a run from before the keys moved
     drift = config_drift(stored, current)
     stored, current = _with_holdout(stored), _with_holdout(current)
     if drift and not allow_change:
@@ -214,6 +218,8 @@ def _normalized(value):
 
 
 def _check_known_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict) -> None:
+    if any(key in MOVED_AUGMENTATION_KEYS for key in config.keys()):
+        raise ConfigError(moved_key_message(config))  # e.g. config.color_jitter: the op to append to the chain
     for key in config.keys():
         if key not in schema:
             from imagenet_jax.evaluators import MOVED_KEYS as MOVED_EVAL_KEYS
@@ -238,14 +244,14 @@ def _positive(config: ml_collections.ConfigDict, key: str) -> None:
 
 
 def _check_input_pipeline(config: ml_collections.ConfigDict) -> None:
-    """Sources, resolutions, interpolation and every augmentation key (imagenet_jax/data/)."""
+    """Sources, resolutions, interpolation and the mixing keys (imagenet_jax/data/, train/mixing.py)."""
     from imagenet_jax.data import folders, inputs
-    from imagenet_jax.data.preprocessing import INTERPOLATIONS, parse_chain
+    from imagenet_jax.data.preprocessing import INTERPOLATIONS
 
     if folders.is_folder_name(config.dataset) and not folders.list_splits(folders.folder_root(config.dataset)):
         raise ConfigError(f"config.dataset={config.dataset!r}: {folders.folder_root(config.dataset)} holds no "
                           "ROOT/<split>/<class>/ image folders.")
-    for key in ("eval_image_size", "randaugment_num_ops", "lowres_cache_max_size"):
+    for key in ("eval_image_size", "lowres_cache_max_size"):
         if not isinstance(config[key], int) or config[key] < 0:
             raise ConfigError(f"config.{key}={config[key]!r} must be an integer >= 0.")
     if not isinstance(config.aug_repeats, int) or isinstance(config.aug_repeats, bool) or config.aug_repeats < 1:
@@ -259,18 +265,11 @@ def _check_input_pipeline(config: ml_collections.ConfigDict) -> None:
     _choice(config, "interpolation", INTERPOLATIONS)
     if not isinstance(config.antialias, bool):
         raise ConfigError(f"config.antialias={config.antialias!r} must be True or False.")
-    _choice(config, "fill_mode", ("nearest", "constant", "reflect", "wrap"))
-    _choice(config, "autoaugment", ("", "imagenet"))
-    if config.autoaugment and config.randaugment_num_ops:
-        raise ConfigError("config.autoaugment and config.randaugment_num_ops are both set: choose one policy.")
-    if not 0 <= config.randaugment_magnitude <= 10:
-        raise ConfigError(f"config.randaugment_magnitude={config.randaugment_magnitude} must be in [0, 10].")
-    for key, high in (("rotation_range", 180.0), ("shear_range", 89.0), ("width_shift_range", 1.0),
-                      ("height_shift_range", 1.0), ("zoom_range", 0.99), ("color_jitter", 1.0),
-                      ("random_erasing", 1.0), ("mix_prob", 1.0), ("mix_switch_prob", 1.0)):
+    # Augmentations are ops of config.train_preprocess (parsed above), each checking its own arguments
+    # (imagenet_jax/data/augment.py); the flat keys' range checks went with the keys (config/moved_keys.py).
+    for key, high in (("mix_prob", 1.0), ("mix_switch_prob", 1.0)):
         if not 0 <= config[key] <= high:
             raise ConfigError(f"config.{key}={config[key]} must be in [0, {high:g}].")
     for key in ("mixup_alpha", "cutmix_alpha"):
         if config[key] < 0:
             raise ConfigError(f"config.{key}={config[key]} must be >= 0 (0 disables it).")
-    parse_chain(inputs.train_chain(config), "train_preprocess")
