@@ -5,11 +5,13 @@
 Expect ~56.5% top-1 (torchvision's weights: 56.52%). The paper's LRN: --config.model_options.lrn=True.
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import torchvision_classic
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """alexnet on ImageNet with the torchvision_classic recipe."""
-    return torchvision_classic("alexnet", lrn=False)
+    """configs/imagenet.py:alexnet, under this file's name (default workdir runs/alexnet)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:alexnet"))

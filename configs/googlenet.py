@@ -6,11 +6,13 @@ aux_loss_weight, 0.3 as in the paper: change it with --config.model_options.aux_
 Expect ~69.8% top-1 (torchvision's weights: 69.78%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import torchvision_classic
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """googlenet on ImageNet with the torchvision_classic recipe."""
-    return torchvision_classic("googlenet", aux_logits=True)
+    """configs/imagenet.py:googlenet, under this file's name (default workdir runs/googlenet)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:googlenet"))

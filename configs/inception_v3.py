@@ -6,15 +6,13 @@ torchvision's weights (ported from TensorFlow's RMSProp recipe) reach 77.29% top
 the modern SGD recipe (cosine, label smoothing 0.1 as in the Inception-v3 paper) at 299 px, eval crop 299/342.
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import modern_resnet
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """Inception-v3 at 299 px with the modern recipe (no zero-init option: not a ResNet)."""
-    config = modern_resnet("inception_v3")
-    config.model_options = ml_collections.ConfigDict({"aux_logits": True})
-    config.image_size = 299
-    config.crop_pct = 299 / 342
-    return config
+    """configs/imagenet.py:inception_v3, under this file's name (default workdir runs/inception_v3)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:inception_v3"))

@@ -5,11 +5,13 @@
 Expect ~78% top-1 (torchvision V1 weights: 77.37%; its longer V2 recipe: 81.89%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import modern_resnet
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """resnet101 on ImageNet with the modern_resnet recipe."""
-    return modern_resnet("resnet101")
+    """configs/imagenet.py:resnet101, under this file's name (default workdir runs/resnet101)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:resnet101"))

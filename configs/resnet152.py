@@ -6,11 +6,13 @@ optimizer state.
 Expect ~78.5% top-1 (torchvision V1 weights: 78.31%; V2 recipe: 82.28%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import modern_resnet
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """resnet152 on ImageNet with the modern_resnet recipe."""
-    return modern_resnet("resnet152")
+    """configs/imagenet.py:resnet152, under this file's name (default workdir runs/resnet152)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:resnet152"))

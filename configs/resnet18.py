@@ -6,11 +6,13 @@ Expect ~70-71% top-1 after 90 epochs (torchvision's step-schedule ResNet-18: 69.
 smoothing add about a point).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import modern_resnet
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """ImageNet resnet18 with the modern ResNet recipe."""
-    return modern_resnet("resnet18")
+    """configs/imagenet.py:resnet18, under this file's name (default workdir runs/resnet18)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:resnet18"))

@@ -5,11 +5,13 @@
 Expect ~73.3% or better top-1 (torchvision's step-schedule weights: 73.31%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import modern_resnet
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """resnet34 on ImageNet with the modern_resnet recipe."""
-    return modern_resnet("resnet34")
+    """configs/imagenet.py:resnet34, under this file's name (default workdir runs/resnet34)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:resnet34"))

@@ -8,11 +8,13 @@ BN scale. Expect ~76.3-77% top-1 on the 50,000 validation images (flax example: 
 on TPU v3-8; NVIDIA DLE: 77.12% in 90 epochs).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import modern_resnet
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """ImageNet resnet50 with the modern ResNet recipe."""
-    return modern_resnet("resnet50")
+    """configs/imagenet.py:resnet50, under this file's name (default workdir runs/resnet50)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:resnet50"))

@@ -5,11 +5,13 @@
 Expect ~77.6% top-1 (torchvision V1 weights: 77.62%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import modern_resnet
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """resnext50_32x4d on ImageNet with the modern_resnet recipe."""
-    return modern_resnet("resnext50_32x4d")
+    """configs/imagenet.py:resnext50_32x4d, under this file's name (default workdir runs/resnext50_32x4d)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:resnext50_32x4d"))

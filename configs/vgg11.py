@@ -5,11 +5,13 @@
 Expect ~69.02% top-1 (torchvision's weights: 69.02%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import torchvision_classic
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """vgg11 on ImageNet with the torchvision_classic recipe."""
-    return torchvision_classic("vgg11")
+    """configs/imagenet.py:vgg11, under this file's name (default workdir runs/vgg11)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:vgg11"))

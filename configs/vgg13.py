@@ -5,11 +5,13 @@
 Expect ~69.93% top-1 (torchvision's weights: 69.93%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import torchvision_classic
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """vgg13 on ImageNet with the torchvision_classic recipe."""
-    return torchvision_classic("vgg13")
+    """configs/imagenet.py:vgg13, under this file's name (default workdir runs/vgg13)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:vgg13"))

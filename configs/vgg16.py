@@ -5,11 +5,13 @@
 Expect ~71.59% top-1 (torchvision's weights: 71.59%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import torchvision_classic
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """vgg16 on ImageNet with the torchvision_classic recipe."""
-    return torchvision_classic("vgg16")
+    """configs/imagenet.py:vgg16, under this file's name (default workdir runs/vgg16)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:vgg16"))

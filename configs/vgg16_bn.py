@@ -5,11 +5,13 @@
 Expect ~73.36% top-1 (torchvision's weights: 73.36%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import torchvision_classic
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """vgg16_bn on ImageNet with the torchvision_classic recipe."""
-    return torchvision_classic("vgg16_bn")
+    """configs/imagenet.py:vgg16_bn, under this file's name (default workdir runs/vgg16_bn)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:vgg16_bn"))

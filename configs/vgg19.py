@@ -5,11 +5,13 @@
 Expect ~72.38% top-1 (torchvision's weights: 72.38%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import torchvision_classic
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """vgg19 on ImageNet with the torchvision_classic recipe."""
-    return torchvision_classic("vgg19")
+    """configs/imagenet.py:vgg19, under this file's name (default workdir runs/vgg19)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:vgg19"))

@@ -7,11 +7,13 @@ training scale S~[256, 512] and tests at Q=384, as the paper's best single-scale
 --config.model_options.batch_norm=True adds BN.
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import vgg_paper
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """vgg_d on ImageNet with the vgg_paper recipe."""
-    return vgg_paper("vgg_d", batch_norm=False)
+    """configs/imagenet.py:vgg_d, under this file's name (default workdir runs/vgg_d)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:vgg_d"))

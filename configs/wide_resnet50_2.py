@@ -5,11 +5,13 @@
 Expect ~78.5% top-1 (torchvision V1 weights: 78.47%).
 """
 
+import os
+
 import ml_collections
 
-from imagenet_jax.config.recipes import modern_resnet
+from imagenet_jax.config.files import load_config_file
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """wide_resnet50_2 on ImageNet with the modern_resnet recipe."""
-    return modern_resnet("wide_resnet50_2")
+    """configs/imagenet.py:wide_resnet50_2, under this file's name (default workdir runs/wide_resnet50_2)."""
+    return load_config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet.py:wide_resnet50_2"))

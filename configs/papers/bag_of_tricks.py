@@ -42,7 +42,7 @@ def get_config(variant: str = "mixup") -> ml_collections.ConfigDict:
     config.model = "resnet50"
     config.model_options = model_options(
         "resnet50", version="v1", stem="imagenet", shortcut="projection", residual=True, zero_init_last_bn=False)
-    config.color_jitter = 0.4
+    config.train_preprocess = "random_resized_crop|flip_lr|color_jitter(0.4)"
     config.batch_size = 256
     config.num_epochs = 120.0
     config.learning_rate = 0.1

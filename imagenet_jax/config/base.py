@@ -73,18 +73,10 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.interpolation = "bilinear"  # resize method: bilinear | bicubic | area | nearest | lanczos3 | ...
     config.antialias = False  # antialiased downscaling (torchvision/PIL style); about half the CPU throughput.
 
-    # Augmentation, each off by default; appended to train_preprocess (imagenet_jax/data/augment.py).
-    config.rotation_range = 0.0  # Keras ImageDataGenerator style: degrees,
-    config.width_shift_range = 0.0  # fractions of the width and height,
-    config.height_shift_range = 0.0
-    config.zoom_range = 0.0  # zoom factors in [1 - zoom_range, 1 + zoom_range],
-    config.shear_range = 0.0  # degrees,
-    config.fill_mode = "nearest"  # and how uncovered pixels are filled: nearest | constant | reflect | wrap.
-    config.autoaugment = ""  # "imagenet": AutoAugment's ImageNet policy.
-    config.randaugment_num_ops = 0  # RandAugment N (2 is usual); 0 disables it.
-    config.randaugment_magnitude = 9.0  # RandAugment M, in [0, 10].
-    config.color_jitter = 0.0  # brightness/contrast/saturation strength (0.4 is usual).
-    config.random_erasing = 0.0  # probability of replacing a random rectangle by noise (0.25 is usual).
+    # Augmentation is ops of config.train_preprocess above (imagenet_jax/data/augment.py), e.g.
+    # "random_resized_crop|flip_lr|randaugment(2, 9)|color_jitter(0.4)|random_erasing(0.25)"; the old flat keys
+    # (color_jitter, rotation_range...) are in imagenet_jax/config/moved_keys.py with the op that replaces each.
+    # Mixing happens on the device, inside the train step (imagenet_jax/training/mixing.py):
     config.mixup_alpha = 0.0  # Beta(alpha, alpha) mixing on device (0.2 is usual).
     config.cutmix_alpha = 0.0  # CutMix's Beta(alpha, alpha) (1.0 is usual).
     config.mix_prob = 1.0  # probability that a batch is mixed at all, when mixup or cutmix is on.

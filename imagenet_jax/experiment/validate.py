@@ -11,6 +11,8 @@ import math
 import ml_collections
 
 from imagenet_jax.config.base import get_base_config
+from imagenet_jax.config.moved_keys import MOVED_KEYS as MOVED_AUGMENTATION_KEYS
+from imagenet_jax.config.moved_keys import fold_moved_keys, moved_key_message
 from imagenet_jax.config.sections import ConfigSection, moved_keys, resume_safe_keys
 from imagenet_jax.errors import ConfigError
 
@@ -85,6 +87,7 @@ def resolve_batch_size(config: ml_collections.ConfigDict, device_count: int) -> 
 
 def config_drift(stored: dict, current: dict) -> list[str]:
     """Keys whose values differ between a checkpoint's config and this run's, ignoring resume-safe keys."""
+    stored, current = fold_moved_keys(stored), fold_moved_keys(current)  # a run from before the keys moved
     stored, current = _with_holdout(stored), _with_holdout(current)
     stored, current = _comparable_model_options(stored, current)
     safe = resume_safe_keys(config_sections(current))
@@ -139,6 +142,7 @@ HOLDOUT_KEY = "evals.*.holdout"
 
 def refuse_config_drift(stored: dict, current: dict, checkpoint: str, allow_change: bool) -> None:
     """ConfigError naming each trajectory-changing key of `current` that differs from the checkpoint's config."""
+    stored, current = fold_moved_keys(stored), fold_moved_keys(current)  # a run from before the keys moved
     drift = config_drift(stored, current)
     stored, current = _with_holdout(stored), _with_holdout(current)
     if drift and not allow_change:
@@ -158,6 +162,8 @@ def _normalized(value):
 
 
 def _check_known_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict) -> None:
+    if any(key in MOVED_AUGMENTATION_KEYS for key in config.keys()):
+        raise ConfigError(moved_key_message(config))  # e.g. config.color_jitter: the op to append to the chain
     for key in config.keys():
         if key not in schema:
             close = difflib.get_close_matches(key, list(schema.keys()), n=1)

@@ -11,7 +11,7 @@ import pytest
 from imagenet_jax.data.fake_imagenet import _PHOTOS, _photo, _sample, encode, validation_synsets
 from tests.conftest import read_metrics, run_main
 from tests.data.conftest import FAKE_TRAIN_PER_CLASS, FAKE_VAL_IMAGES
-from tests.train.test_training import _trajectory
+from tests.training.test_training import _trajectory
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +54,9 @@ def test_resnet18_trains_and_scores_every_image_of_every_eval_set_once(tmp_path,
 
 
 def test_resume_mid_epoch_with_every_augmentation_is_exact(tmp_path, fake_imagenet_data_dir):
-    augmentations = ["--config.schedule.name=constant", "--config.randaugment_num_ops=2", "--config.color_jitter=0.4",
-                     "--config.random_erasing=0.25", "--config.rotation_range=10", "--config.zoom_range=0.1",
+    augmentations = ["--config.schedule.name=constant",
+                     "--config.train_preprocess=random_resized_crop|flip_lr|random_affine(10.0, 0.0, 0.0, 0.1, 0.0, "
+                     "'nearest')|randaugment(2, 9.0)|color_jitter(0.4)|random_erasing(0.25)",
                      "--config.mixup_alpha=0.2", "--config.cutmix_alpha=1.0"]
     total, stop = 6, 3
     assert 0 < stop % STEPS_PER_EPOCH, "stops mid-epoch"

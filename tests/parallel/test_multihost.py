@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import REPO, read_metrics, run_main, tiny_run_overrides
-from tests.train.test_training import _trajectory
+from tests.training.test_training import _trajectory
 
 pytestmark = pytest.mark.slow
 

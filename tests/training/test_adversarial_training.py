@@ -10,13 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.train.fashion_mnist_arrays import batches, default_config, train_setup
 
 from imagenet_jax.core import losses
 from imagenet_jax.core.metrics import normalize_images
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.training.adversarial_training import AdversarialTraining
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
+from tests.training.fashion_mnist_arrays import batches, default_config, train_setup
 
 EPS = 25.0
 

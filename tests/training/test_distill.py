@@ -10,11 +10,11 @@ import re
 import jax
 import numpy as np
 import pytest
-from tests.train.fashion_mnist_arrays import batches, default_config, train_setup
 
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.training.distill import distillation_loss, kd_divergence
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
+from tests.training.fashion_mnist_arrays import batches, default_config, train_setup
 
 TEACHER_OPTIONS = {"stage_sizes": (1, 1, 1), "stage_widths": (32, 64, 128), "stem_width": 32, "stem": "small_pool"}
 

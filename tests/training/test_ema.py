@@ -6,10 +6,10 @@ import jax
 import numpy as np
 import optax
 import pytest
-from tests.train.toy_classifier import Toy, all_weights, toy_batch, toy_train_step
 
 from imagenet_jax.core import ema
 from imagenet_jax.core.state import create_train_state
+from tests.training.toy_classifier import Toy, all_weights, toy_batch, toy_train_step
 
 
 def test_ema_after_k_steps_equals_the_closed_form_for_weights_and_batch_statistics():

@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from tests.train.toy_classifier import CLASSES, Toy, toy_batch
 
 from imagenet_jax.core import losses
 from imagenet_jax.core.state import create_train_state
 from imagenet_jax.evaluators.classification import make_eval_step
 from imagenet_jax.training.steps import make_train_step
+from tests.training.toy_classifier import CLASSES, Toy, toy_batch
 
 
 def _numpy_bce(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -10,12 +10,12 @@ import jax
 import numpy as np
 import pytest
 from flax import traverse_util
-from tests.train.fashion_mnist_arrays import batches, default_config, train_setup
 
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.training import transfer
 from imagenet_jax.training.init_from import load_pretrained
 from tests.conftest import read_metrics, run_main, tiny_run_overrides
+from tests.training.fashion_mnist_arrays import batches, default_config, train_setup
 
 FROZEN = ("stem_.*", "stage1_block1/.*")
 
