@@ -46,11 +46,13 @@ class Registry(Generic[T]):
 
     def __init__(self, kind: str, *, config_key: str | None = None, discover: str | Iterable[str] | None = None,
                  error: type[UnknownNameError] = UnknownNameError,
-                 fallback: Callable[[str], T | None] | None = None, also: str = ""):
+                 fallback: Callable[[str], T | None] | None = None,
+                 fallback_names: Callable[[], Iterable[str]] | None = None, also: str = ""):
         """`kind` names an entry in messages ("model"); `config_key` is the key that picks one ("model" for
         config.model); `discover` a package (or module names) imported on first lookup so its modules register
         their entries; `error` the UnknownNameError subclass raised; `fallback(name)` resolves a name no entry has
-        (None: unknown), `also` says in the unknown-name message what else is accepted ("a TFDS dataset")."""
+        (None: unknown), `fallback_names()` lists the names it resolves (for near matches) and `also` says in the
+        unknown-name message what else is accepted (", a TFDS dataset or folder:PATH")."""
         if not issubclass(error, UnknownNameError):
             raise TypeError(f"Registry({kind!r}): error={error.__name__} must subclass UnknownNameError")
         self.kind = kind
@@ -58,6 +60,7 @@ class Registry(Generic[T]):
         self._discover = (discover,) if isinstance(discover, str) else tuple(discover or ())
         self._error = error
         self._fallback = fallback
+        self._fallback_names = fallback_names
         self._also = also
         self._entries: dict[str, T] = {}
         self._info: dict[str, types.MappingProxyType] = {}
@@ -158,16 +161,22 @@ class Registry(Generic[T]):
 
     def unknown(self, name: Any, *, key: str | None = None, valid: Iterable[str] | None = None) -> UnknownNameError:
         """The error for unknown `name` (for callers that look up in their own way): one line naming
-        config.<key>, the closest names and the registered ones (`valid`, default: all registered names)."""
+        config.<key>, the closest names and the registered ones (`valid`, default: all registered names, then
+        the fallback's)."""
         self._ensure_discovered()
         key = key if key is not None else self.config_key
-        valid = list(self.names() if valid is None else valid)
-        close = tuple(difflib.get_close_matches(str(name), valid, n=3))
+        if valid is None:
+            registered = self.names()
+            others = [n for n in (self._fallback_names() if self._fallback_names else ()) if n not in self._entries]
+        else:
+            registered, others = list(valid), []
+        close = tuple(difflib.get_close_matches(str(name), registered + others, n=3))
         subject = f"config.{key}={name!r}" if key else repr(name)
-        also = f", {self._also}" if self._also else ""
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        listing = f" Registered: {', '.join(valid)}." if valid else f" No {self.kind} is registered."
-        message = f"{subject} is not a registered {self.kind}{also}.{hint}{listing}"
+        listing = f" Registered: {', '.join(registered)}." if registered else f" No {self.kind} is registered."
+        if others:
+            listing += f" Also valid: {', '.join(others)}."
+        message = f"{subject} is not a registered {self.kind}{self._also}.{hint}{listing}"
         return self._error(message, kind=self.kind, name=name, close=close)
 
     # ---------------------------------------------------------------------------------------------- discovery

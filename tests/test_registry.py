@@ -85,13 +85,23 @@ def test_custom_error_type_keeps_old_exception_types_catchable():
 
 def test_fallback_and_also():
     numbers: Registry[int] = Registry("number", config_key="n", fallback=lambda name: int(name) if name.isdigit()
-                                      else None, also="or a decimal literal")
+                                      else None, also=" or a decimal literal")
     numbers.register("one", 1)
     assert numbers.get("one") == 1 and numbers.get("42") == 42
     assert "42" not in numbers
-    with pytest.raises(UnknownNameError, match=r"config.n='on' is not a registered number, or a decimal literal\. "
+    with pytest.raises(UnknownNameError, match=r"config.n='on' is not a registered number or a decimal literal\. "
                                                r"Did you mean one\?"):
         numbers.get("on")
+
+
+def test_fallback_names_are_near_matches_listed_after_the_registered_ones():
+    words: Registry[str] = Registry("word", config_key="word.name", fallback=lambda name: None,
+                                    fallback_names=lambda: ["alpha", "omega", "zeta"])
+    words.register("zeta", "z")
+    with pytest.raises(UnknownNameError) as caught:
+        words.get("omeg")
+    assert str(caught.value) == ("config.word.name='omeg' is not a registered word. Did you mean omega? "
+                                 "Registered: zeta. Also valid: alpha, omega.")
 
 
 def test_info_is_per_entry_metadata():
