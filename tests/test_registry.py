@@ -140,6 +140,19 @@ def test_unknown_builds_the_error_for_own_lookups():
     error = _colors().unknown("rde", valid=["red", "rose"])
     assert isinstance(error, UnknownNameError)
     assert str(error) == "config.color='rde' is not a registered color. Did you mean red? Registered: red, rose."
+    error = _colors().unknown("rde", subject="config.palette: entry 'rde'")
+    assert str(error).startswith("config.palette: entry 'rde' is not a registered color. Did you mean red?")
+
+
+def test_unregister_removes_a_temporary_entry():
+    colors = _colors()
+    colors.register("cyan", 9, check=lambda options: None, hue=180)
+    assert colors.unregister("cyan") == 9
+    assert "cyan" not in colors and not colors.has_check("cyan")
+    colors.register("cyan", 10)  # its name is free again
+    assert colors.info("cyan") == {}
+    with pytest.raises(KeyError):
+        colors.unregister("magenta")
 
 
 def _write_package(root, name: str, modules: dict[str, str]) -> None:
