@@ -50,11 +50,7 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int | None 
     for key in config.keys():
         if isinstance(config[key], float) and not math.isfinite(config[key]):
             raise ConfigError(f"config.{key}={config[key]} must be a finite number.")
-    if config.model not in models.names():
-        close = difflib.get_close_matches(config.model, models.names(), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"config.model={config.model!r} is not a registered model.{hint} "
-                          "List them with: python -m imagenet_jax.models")
+    models.MODELS.get(config.model)  # config.model='resnt50' is not a registered model. Did you mean resnet50? ...
     if "dtype" in config.model_options or "num_classes" in config.model_options:
         raise ConfigError("config.model_options must not set dtype or num_classes: use config.half_precision "
                           "and config.num_classes")
