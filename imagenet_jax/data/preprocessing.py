@@ -83,12 +83,12 @@ def _op_arguments(op: Op) -> str:
 def build(chain: str, context: PreprocessContext,
           key: str = "preprocess") -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """Returns fn(encoded_or_decoded_image, seed[2]) -> uint8 image of size context.image_size."""
-    ops = parse_chain(chain, key)
+    ops = [(OPS.get(name), args, kwargs) for name, args, kwargs in parse_chain(chain, key)]
 
     def apply(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         seeds = tf.random.experimental.stateless_split(seed, num=max(len(ops), 1))
-        for index, (name, args, kwargs) in enumerate(ops):
-            image = OPS.get(name)(image, seeds[index], context, *args, **kwargs)
+        for index, (op, args, kwargs) in enumerate(ops):
+            image = op(image, seeds[index], context, *args, **kwargs)
         image = decode(image, context.channels)
         # Every chain ends at the configured size, so batches always stack.
         image = _resize_if_needed(image, context)
