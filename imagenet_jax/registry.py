@@ -100,6 +100,14 @@ class Registry(Generic[T]):
 
         return add if entry is None else add(entry)
 
+    def unregister(self, name: str) -> T:
+        """Removes `name` and returns its entry (for tests that add a temporary entry); KeyError if absent."""
+        with self._lock:
+            entry = self._entries.pop(name)
+            self._info.pop(name)
+            self._checks.pop(name, None)
+        return entry
+
     # ---------------------------------------------------------------------------------------------- looking up
 
     def get(self, name: str, *, key: str | None = None) -> T:
@@ -159,10 +167,11 @@ class Registry(Generic[T]):
         self._ensure_discovered()
         return name in self._checks
 
-    def unknown(self, name: Any, *, key: str | None = None, valid: Iterable[str] | None = None) -> UnknownNameError:
+    def unknown(self, name: Any, *, key: str | None = None, valid: Iterable[str] | None = None,
+                subject: str | None = None) -> UnknownNameError:
         """The error for unknown `name` (for callers that look up in their own way): one line naming
         config.<key>, the closest names and the registered ones (`valid`, default: all registered names, then
-        the fallback's)."""
+        the fallback's). `subject` replaces its opening "config.<key>=<name>" (e.g. "config.chain: op 'x'")."""
         self._ensure_discovered()
         key = key if key is not None else self.config_key
         if valid is None:
@@ -171,7 +180,8 @@ class Registry(Generic[T]):
         else:
             registered, others = list(valid), []
         close = tuple(difflib.get_close_matches(str(name), registered + others, n=3))
-        subject = f"config.{key}={name!r}" if key else repr(name)
+        if subject is None:
+            subject = f"config.{key}={name!r}" if key else repr(name)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         listing = f" Registered: {', '.join(registered)}." if registered else f" No {self.kind} is registered."
         if others:

@@ -12,7 +12,7 @@ __all__ = ["for_training", "validate_config"]
 
 def for_training(config: ml_collections.ConfigDict, model: nn.Module) -> nn.Module:
     """The model the train loop uses: qwix fake-quantized with config.quantization.mode="qat", else `model`."""
-    if config.quantization.mode != "qat":
+    if not config.quantization.mode:
         return model
     from imagenet_jax.compress import quantization
 

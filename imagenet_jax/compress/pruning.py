@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numbers
 import re
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -29,8 +30,11 @@ import optax
 
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.parallel.mesh import leaf_path
+from imagenet_jax.registry import Registry
 
-METHODS = ("", "magnitude")
+# config.pruning.method ("" is off): method(config.pruning, total_updates) -> the optax transform that prunes.
+PRUNING_METHODS: Registry[Callable[[ml_collections.ConfigDict, int], optax.GradientTransformation]] = Registry(
+    "pruning method", config_key="pruning.method", also=' or "" (off)')
 SCOPES = ("global", "layer")
 STRUCTURES = ("unstructured", "channel")
 FIELDS = ("method", "target_sparsity", "initial_sparsity", "begin_step", "end_step", "frequency", "scope",
@@ -143,6 +147,12 @@ def _keep_smallest_pruned(scores: jax.Array, sparsity) -> jax.Array:
 
 
 def from_config(pruning: ml_collections.ConfigDict, total_updates: int) -> optax.GradientTransformation:
+    """The transform of method config.pruning.method with config.pruning's settings."""
+    return PRUNING_METHODS.get(pruning.method)(pruning, total_updates)
+
+
+@PRUNING_METHODS.register("magnitude")
+def magnitude(pruning: ml_collections.ConfigDict, total_updates: int) -> optax.GradientTransformation:
     """`prune(...)` with config.pruning's settings; end_step 0 means 3/4 of the run's optimizer updates."""
     end_step = pruning.end_step or max(round(0.75 * total_updates), pruning.begin_step + 1)
     return prune(target_sparsity=pruning.target_sparsity, initial_sparsity=pruning.initial_sparsity,
@@ -157,8 +167,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         found = sorted(pruning.keys()) if isinstance(pruning, ml_collections.ConfigDict) else repr(pruning)
         raise ConfigError(f"config.pruning must have exactly the fields {', '.join(FIELDS)} (found {found}); "
                           "see imagenet_jax/config/base.py.")
-    if pruning.method not in METHODS:
-        raise ConfigError(f"config.pruning.method={pruning.method!r} is not one of: \"\" (off), magnitude.")
+    if pruning.method:
+        PRUNING_METHODS.get(pruning.method)  # not a registered pruning method: one line, with close names
     for key in ("target_sparsity", "initial_sparsity"):
         value = pruning[key]
         if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:

@@ -27,8 +27,12 @@ import ml_collections
 import numpy as np
 
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.registry import Registry
 
-MODES = ("", "qat", "ptq")
+ModelWrapper = Callable[[ml_collections.ConfigDict, nn.Module], nn.Module]  # (config, model) -> the trained model
+# config.quantization.mode ("" is off): what each mode does to the model the train loop trains.
+QUANTIZATION_MODES: Registry[ModelWrapper] = Registry("quantization mode", config_key="quantization.mode",
+                                                      also=' or "" (off)')
 DTYPES = ("int8", "int4")
 FIELDS = ("mode", "weight_dtype", "act_dtype", "calibration_steps")
 QUANTIZED_OPS = ("conv_general_dilated", "dot_general")  # nn.Conv and nn.Dense; einsum-based pooling stays float
@@ -58,12 +62,28 @@ def qat_model(model: nn.Module, weight_dtype: str = "int8", act_dtype: str = "in
     return qwix.quantize_model(model, qwix.QtProvider(rules(weight_dtype, act_dtype, static_activations=False)))
 
 
+@QUANTIZATION_MODES.register("qat")
+def _qat(config: ml_collections.ConfigDict, model: nn.Module) -> nn.Module:
+    """Quantization-aware training: the model trains fake-quantized."""
+    return qat_model(model, config.quantization.weight_dtype, config.quantization.act_dtype)
+
+
+def _check_ptq(options: dict) -> None:
+    if options["act_dtype"] != options["weight_dtype"]:
+        raise ConfigError(f"config.quantization.act_dtype={options['act_dtype']!r} must equal weight_dtype="
+                          f"{options['weight_dtype']!r} for ptq (qwix's quantized convolution needs both).")
+
+
+@QUANTIZATION_MODES.register("ptq", check=_check_ptq)
+def _ptq(config: ml_collections.ConfigDict, model: nn.Module) -> nn.Module:
+    """Post-training quantization: the float model trains; `python -m imagenet_jax.compress quantize` converts it."""
+    return model
+
+
 def for_training(config: ml_collections.ConfigDict, model: nn.Module) -> nn.Module:
     """The model the train loop uses: `qat_model(model)` when config.quantization.mode is "qat", else `model`."""
-    quantization = config.quantization
-    if quantization.mode != "qat":
-        return model
-    return qat_model(model, quantization.weight_dtype, quantization.act_dtype)
+    mode = config.quantization.mode
+    return QUANTIZATION_MODES.get(mode)(config, model) if mode else model
 
 
 def calibrate(model: nn.Module, variables: dict, batches: Iterable[jax.Array], weight_dtype: str = "int8",
@@ -181,17 +201,16 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         found = sorted(quantization.keys()) if isinstance(quantization, ml_collections.ConfigDict) else quantization
         raise ConfigError(f"config.quantization must have exactly the fields {', '.join(FIELDS)} (found {found}); "
                           "see imagenet_jax/config/base.py.")
-    if quantization.mode not in MODES:
-        raise ConfigError(f"config.quantization.mode={quantization.mode!r} is not one of: \"\" (off), qat, ptq.")
+    if quantization.mode:
+        QUANTIZATION_MODES.get(quantization.mode)  # not a registered quantization mode: one line, close names
     if quantization.weight_dtype not in DTYPES:
         raise ConfigError(f"config.quantization.weight_dtype={quantization.weight_dtype!r} is not one of: "
                           f"{', '.join(DTYPES)}.")
     if quantization.act_dtype not in ("", *DTYPES):
         raise ConfigError(f"config.quantization.act_dtype={quantization.act_dtype!r} is not one of: \"\" (float "
                           f"activations), {', '.join(DTYPES)}.")
-    if quantization.mode == "ptq" and quantization.act_dtype != quantization.weight_dtype:
-        raise ConfigError(f"config.quantization.act_dtype={quantization.act_dtype!r} must equal weight_dtype="
-                          f"{quantization.weight_dtype!r} for ptq (qwix's quantized convolution needs both).")
+    if quantization.mode:
+        QUANTIZATION_MODES.check(quantization.mode, quantization.to_dict())  # the mode's own constraints
     steps = quantization.calibration_steps
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ConfigError(f"config.quantization.calibration_steps={steps!r} must be an integer >= 1.")

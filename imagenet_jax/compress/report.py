@@ -150,11 +150,10 @@ def _export_quantized(run: Run, step: int, ptq_model, ptq_variables: dict, norma
     """Writes the quantized model in export format `fmt` (uint8 images in, float32 logits out)."""
     import dataclasses
 
-    from imagenet_jax.export.common import FORMATS, export_source
+    from imagenet_jax.export.common import export_source, writer
     from imagenet_jax.models.outputs import split_outputs
 
-    if fmt not in FORMATS:
-        raise UserFacingError(f"--export={fmt!r} is not one of {', '.join(FORMATS)}")
+    export = writer(fmt, "--export")
     if not output:
         raise UserFacingError("--export needs --output PATH (where the exported model is written)")
 
@@ -165,13 +164,7 @@ def _export_quantized(run: Run, step: int, ptq_model, ptq_variables: dict, norma
     source = dataclasses.replace(float_source, function=lambda images: apply(ptq_variables, images),
                                  variables=ptq_variables, apply=apply,
                                  metadata={**float_source.metadata, "quantization": quantization_info})
-    if fmt == "stablehlo":
-        from imagenet_jax.export import stablehlo as writer
-    elif fmt == "savedmodel":
-        from imagenet_jax.export import savedmodel as writer
-    else:
-        from imagenet_jax.export import onnx_model as writer
-    return writer.export(source, output, run.config)
+    return export(source, output, run.config)
 
 
 def format_quantize(result: dict) -> str:

@@ -9,15 +9,25 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
-LOSSES = ("softmax_xent", "sigmoid_xent")
+from imagenet_jax.errors import ConfigError
+from imagenet_jax.registry import Registry, UnknownNameError
 
 PerExampleLoss = Callable[[jax.Array, jax.Array], jax.Array]
+LossFactory = Callable[..., PerExampleLoss]  # factory(bce_target_threshold=...) -> loss(logits, targets)
+
+
+class UnknownLossError(UnknownNameError, ValueError):
+    """config.loss names no registered loss (a ConfigError; still a ValueError for older callers)."""
+
+
+LOSSES: Registry[LossFactory] = Registry("loss", config_key="loss", error=UnknownLossError)
 
 
 def softmax_xent(logits: jax.Array, targets: jax.Array) -> jax.Array:
@@ -32,13 +42,27 @@ def sigmoid_xent(logits: jax.Array, targets: jax.Array, target_threshold: float 
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), targets), axis=-1)
 
 
+def _check_softmax_xent(options: dict) -> None:
+    if options.get("bce_target_threshold"):
+        raise ConfigError(f"config.bce_target_threshold={options['bce_target_threshold']} only applies to "
+                          "config.loss=\"sigmoid_xent\"; set it to 0.")
+
+
+@LOSSES.register("softmax_xent", check=_check_softmax_xent)
+def _softmax_xent_loss(bce_target_threshold: float = 0.0) -> PerExampleLoss:
+    """softmax_xent (bce_target_threshold must be 0)."""
+    return softmax_xent
+
+
+@LOSSES.register("sigmoid_xent")
+def _sigmoid_xent_loss(bce_target_threshold: float = 0.0) -> PerExampleLoss:
+    """sigmoid_xent with targets thresholded at bce_target_threshold (0: soft targets)."""
+    return functools.partial(sigmoid_xent, target_threshold=bce_target_threshold)
+
+
 def create(name: str, bce_target_threshold: float = 0.0) -> PerExampleLoss:
     """The per-example loss `loss(logits, targets)` registered as `name`."""
-    if name == "softmax_xent":
-        return softmax_xent
-    if name == "sigmoid_xent":
-        return lambda logits, targets: sigmoid_xent(logits, targets, bce_target_threshold)
-    raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+    return LOSSES.get(name)(bce_target_threshold=bce_target_threshold)
 
 
 def soft_targets(labels: jax.Array, num_classes: int, label_smoothing: float = 0.0) -> jax.Array:

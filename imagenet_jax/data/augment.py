@@ -1,8 +1,9 @@
 """Augmentation ops on decoded uint8 HxWxC images: color jitter, RandAugment, AutoAugment, random erasing and the
 Keras ImageDataGenerator affine (rotation/shift/zoom/shear).
 
-Every op is registered in the preprocessing registry (usable in a chain as "randaugment(2, 9)") and draws all its
-randomness from the stateless seed it is given, so augmentation stays a pure function of (run seed, position).
+Every op is registered in the preprocessing op registry (ops.py; usable in a chain as "randaugment(2, 9)"), checks
+its own arguments' ranges when the chain is parsed, and draws all its randomness from the stateless seed it is
+given, so augmentation stays a pure function of (run seed, position).
 Magnitudes follow the RandAugment convention: a level m in [0, 10] scales each op's maximum linearly.
 """
 
@@ -12,7 +13,7 @@ import math
 
 import tensorflow as tf
 
-from imagenet_jax.data.preprocessing import PreprocessContext, decode, register_op
+from imagenet_jax.data.ops import PreprocessContext, check_choice, check_number, check_order, decode, register_op
 
 MAX_LEVEL = 10.0
 FILL_GRAY = 128  # geometric ops of RandAugment/AutoAugment fill uncovered pixels with mid-gray.
@@ -245,7 +246,12 @@ def _random_sign(seed: tf.Tensor) -> tf.Tensor:
 # -------------------------------------------------------------------------------------------- registered ops
 
 
-@register_op("randaugment")
+def _check_randaugment(options: dict, where: str = "") -> None:
+    check_number(options, where, "num_ops", 0, integer=True)
+    check_number(options, where, "magnitude", 0, MAX_LEVEL)
+
+
+@register_op("randaugment", check=_check_randaugment)
 def randaugment(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, num_ops: int = 2,
                 magnitude: float = 9.0) -> tf.Tensor:
     """RandAugment (Cubuk et al. 2020): `num_ops` ops drawn uniformly from 14, each at level `magnitude`."""
@@ -260,10 +266,17 @@ def randaugment(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, n
     return image
 
 
-@register_op("autoaugment")
+AUTOAUGMENT_POLICIES = ("imagenet",)
+
+
+def _check_autoaugment(options: dict, where: str = "") -> None:
+    check_choice(options, where, "policy", AUTOAUGMENT_POLICIES)
+
+
+@register_op("autoaugment", check=_check_autoaugment)
 def autoaugment(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, policy: str = "imagenet") -> tf.Tensor:
     """AutoAugment with the ImageNet policy: one of 25 sub-policies, each step applied with its probability."""
-    if policy != "imagenet":
+    if policy not in AUTOAUGMENT_POLICIES:
         raise ValueError(f"autoaugment: unknown policy {policy!r} (only 'imagenet')")
     image = decode(image, context.channels)
     choice_seed, step_seed = tf.unstack(_seeds(seed, 2))
@@ -283,7 +296,11 @@ def autoaugment(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, p
     return tf.ensure_shape(tf.switch_case(tf.minimum(index, len(branches) - 1), branches), image.shape)
 
 
-@register_op("color_jitter")
+def _check_color_jitter(options: dict, where: str = "") -> None:
+    check_number(options, where, "strength", 0, 1)
+
+
+@register_op("color_jitter", check=_check_color_jitter)
 def color_jitter(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, strength: float = 0.4) -> tf.Tensor:
     """Brightness, contrast and saturation factors each uniform in [1 - s, 1 + s], applied in a random order."""
     image = decode(image, context.channels)
@@ -297,7 +314,18 @@ def color_jitter(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, 
     return image
 
 
-@register_op("random_erasing")
+def _check_random_erasing(options: dict, where: str = "") -> None:
+    check_number(options, where, "probability", 0, 1)
+    check_number(options, where, "area_min", 0, 1, above=True)
+    check_number(options, where, "area_max", 0, 1, above=True)
+    check_order(options, where, "area_min", "area_max")
+    check_number(options, where, "ratio_min", 0, above=True)
+    check_number(options, where, "ratio_max", 0, above=True)
+    check_order(options, where, "ratio_min", "ratio_max")
+    check_number(options, where, "attempts", 1, integer=True)
+
+
+@register_op("random_erasing", check=_check_random_erasing)
 def random_erasing(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, probability: float = 0.25,
                    area_min: float = 0.02, area_max: float = 1 / 3, ratio_min: float = 0.3, ratio_max: float = 3.3,
                    attempts: int = 10) -> tf.Tensor:
@@ -327,7 +355,18 @@ def random_erasing(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext
     return tf.cond(apply, erase, lambda: image)
 
 
-@register_op("random_affine")
+# Keras ImageDataGenerator's ranges; config.rotation_range etc. (data/inputs.py's train_chain) have the same bounds.
+FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+AFFINE_RANGES = {"rotation": 180.0, "width_shift": 1.0, "height_shift": 1.0, "zoom": 0.99, "shear": 89.0}
+
+
+def _check_random_affine(options: dict, where: str = "") -> None:
+    for name, high in AFFINE_RANGES.items():
+        check_number(options, where, name, 0, high)
+    check_choice(options, where, "fill_mode", FILL_MODES)
+
+
+@register_op("random_affine", check=_check_random_affine)
 def random_affine(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, rotation: float = 0.0,
                   width_shift: float = 0.0, height_shift: float = 0.0, zoom: float = 0.0, shear: float = 0.0,
                   fill_mode: str = "nearest") -> tf.Tensor:

@@ -7,11 +7,10 @@ Besides the registered names, config.dataset accepts any TFDS image-classificati
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Callable
 
-from imagenet_jax.errors import ConfigError
+from imagenet_jax.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,32 +39,32 @@ class DatasetSpec:
         return how(data_dir, manual_dir)
 
 
-_DATASETS: dict[str, DatasetSpec] = {}
-
-
-def register(spec: DatasetSpec) -> DatasetSpec:
-    """Adds a dataset to the registry."""
-    _DATASETS[spec.name] = spec
-    return spec
-
-
-def names() -> list[str]:
-    """Registered dataset names, sorted."""
-    return sorted(_DATASETS)
-
-
-def get(name: str, key: str = "dataset") -> DatasetSpec:
-    """The spec of a registered dataset, a folder ("folder:PATH") or any TFDS dataset; else a ConfigError."""
-    if name in _DATASETS:
-        return _DATASETS[name]
+def _unregistered(name: str) -> DatasetSpec | None:
+    # Names outside the registry: image folders ("folder:PATH") and any TFDS dataset.
     if name.startswith("folder:"):
         return DatasetSpec(name=name, tfds_name="", train_split="", eval_split="")
     if name and _is_tfds_dataset(name):
         return DatasetSpec(name=name, tfds_name=name, train_split="train", eval_split="")
-    close = difflib.get_close_matches(name, _DATASETS, n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise ConfigError(f"config.{key}={name!r} is not a registered dataset, a TFDS dataset or folder:PATH.{hint} "
-                      f"Registered: {', '.join(names())}.")
+    return None
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset", config_key="dataset", fallback=_unregistered,
+                                           also=", a TFDS dataset or folder:PATH")
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    """Adds a dataset to the registry (under spec.name)."""
+    return DATASETS.register(spec.name, spec)
+
+
+def names() -> list[str]:
+    """Registered dataset names, sorted."""
+    return DATASETS.names()
+
+
+def get(name: str, key: str = "dataset") -> DatasetSpec:
+    """The spec of a registered dataset, a folder ("folder:PATH") or any TFDS dataset; else a ConfigError."""
+    return DATASETS.get(name, key=key)
 
 
 def _is_tfds_dataset(name: str) -> bool:

@@ -5,12 +5,12 @@ Each op maps an image to an image and draws its randomness from a stateless seed
 augmentation depends only on (run seed, example position): resumed runs see exactly the same pixels.
 An image enters the chain as encoded bytes; ops that can fuse decoding with cropping (JPEG) take the bytes,
 every other op decodes first. Outputs are uint8 HxWxC; normalization happens on the accelerator.
+The op registry (ops.py) finds the ops of every module of imagenet_jax.data (augment.py's too) itself.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import inspect
 import math
 from collections.abc import Callable
@@ -18,6 +18,16 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from imagenet_jax.data import jpeg
+from imagenet_jax.data.ops import (  # noqa: F401  (PreprocessContext, op_names: re-exported, as before)
+    OPS,
+    Op,
+    PreprocessContext,
+    check_number,
+    check_order,
+    decode,
+    op_names,
+    register_op,
+)
 from imagenet_jax.errors import ConfigError
 
 # random_resized_crop's default: a JPEG crop decodes at 1/2-1/8 scale when each side then still has at least
@@ -28,47 +38,15 @@ MAX_UPSCALE = 1.0
 INTERPOLATIONS = ("bilinear", "bicubic", "area", "nearest", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
 
 
-@dataclasses.dataclass(frozen=True)
-class PreprocessContext:
-    """What every op may need besides the image."""
-
-    image_size: int
-    crop_pct: float
-    channels: int
-    interpolation: str = "bilinear"  # any tf.image.resize method
-    # Antialiasing when downscaling: torchvision/PIL do it; the TF references (MLPerf, big_vision) do not, and
-    # it roughly halves train preprocessing throughput on CPU (BENCHMARKS.md, "Input pipeline").
-    antialias: bool = False
-
-
-Op = Callable[..., tf.Tensor]  # op(image, seed, context, *args) -> image
-_OPS: dict[str, Op] = {}
-
-
-def register_op(name: str) -> Callable[[Op], Op]:
-    """Decorator adding an op to the registry under `name`."""
-
-    def decorator(op: Op) -> Op:
-        _OPS[name] = op
-        return op
-
-    return decorator
-
-
-def op_names() -> list[str]:
-    """All registered op names."""
-    return sorted(_OPS)
-
-
 def parse_chain(chain: str, key: str = "preprocess") -> list[tuple[str, tuple, dict]]:
-    """Parses "op|op(1, 2)|op(name=3)" into [(name, args, kwargs)], checked against each op's signature; a
-    ConfigError names `key` on any mistake."""
+    """Parses "op|op(1, 2)|op(name=3)" into [(name, args, kwargs)], checked against each op's signature and by the
+    op's own argument check; a ConfigError names `key` and the op on any mistake."""
     ops = []
     for part in filter(None, (p.strip() for p in chain.split("|"))):
         name, _, rest = part.partition("(")
         name = name.strip()
-        if name not in _OPS:
-            raise ConfigError(f"config.{key}: unknown preprocessing op {name!r}; known ops: {', '.join(op_names())}.")
+        if name not in OPS:
+            raise OPS.unknown(name, subject=f"config.{key}: op {name!r}")
         args: tuple = ()
         kwargs: dict = {}
         if rest:
@@ -84,11 +62,15 @@ def parse_chain(chain: str, key: str = "preprocess") -> list[tuple[str, tuple, d
             except (ValueError, SyntaxError) as error:
                 raise ConfigError(
                     f"config.{key}: arguments of op {part!r} are not Python literals ({error}).") from None
+        op = OPS.get(name)
         try:  # op(image, seed, context, *args, **kwargs)
-            inspect.signature(_OPS[name]).bind(None, None, None, *args, **kwargs)
+            bound = inspect.signature(op).bind(None, None, None, *args, **kwargs)
         except TypeError as error:
             raise ConfigError(f"config.{key}: op {part!r}: {error}; signature: {name}"
-                              f"{_op_arguments(_OPS[name])}.") from None
+                              f"{_op_arguments(op)}.") from None
+        bound.apply_defaults()
+        options = dict(list(bound.arguments.items())[3:])  # after image, seed, context
+        OPS.check(name, options, where=f"config.{key}: op {part!r}")
         ops.append((name, args, kwargs))
     return ops
 
@@ -101,26 +83,18 @@ def _op_arguments(op: Op) -> str:
 def build(chain: str, context: PreprocessContext,
           key: str = "preprocess") -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """Returns fn(encoded_or_decoded_image, seed[2]) -> uint8 image of size context.image_size."""
-    ops = parse_chain(chain, key)
+    ops = [(OPS.get(name), args, kwargs) for name, args, kwargs in parse_chain(chain, key)]
 
     def apply(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         seeds = tf.random.experimental.stateless_split(seed, num=max(len(ops), 1))
-        for index, (name, args, kwargs) in enumerate(ops):
-            image = _OPS[name](image, seeds[index], context, *args, **kwargs)
+        for index, (op, args, kwargs) in enumerate(ops):
+            image = op(image, seeds[index], context, *args, **kwargs)
         image = decode(image, context.channels)
         # Every chain ends at the configured size, so batches always stack.
         image = _resize_if_needed(image, context)
         return tf.ensure_shape(image, (context.image_size, context.image_size, context.channels))
 
     return apply
-
-
-def decode(image: tf.Tensor, channels: int) -> tf.Tensor:
-    """Decodes encoded bytes (JPEG, PNG, ...) to uint8 HxWxC; passes decoded images through."""
-    if image.dtype != tf.string:
-        return image
-    decoded = tf.io.decode_image(image, channels=channels, expand_animations=False)
-    return tf.ensure_shape(decoded, (None, None, channels))
 
 
 def _is_jpeg(image: tf.Tensor) -> tf.Tensor:
@@ -209,7 +183,18 @@ def inception_crop_window(
     return tf.cast(tf.stack([offset_y, offset_x, crop_h, crop_w]), tf.int32)
 
 
-@register_op("random_resized_crop")
+def _check_random_resized_crop(options: dict, where: str = "") -> None:
+    check_number(options, where, "area_min", 0, 1, above=True)
+    check_number(options, where, "area_max", 0, 1, above=True)
+    check_order(options, where, "area_min", "area_max")
+    check_number(options, where, "ratio_min", 0, above=True)
+    check_number(options, where, "ratio_max", 0, above=True)
+    check_order(options, where, "ratio_min", "ratio_max")
+    check_number(options, where, "attempts", 1, integer=True)
+    check_number(options, where, "max_upscale", 0)
+
+
+@register_op("random_resized_crop", check=_check_random_resized_crop)
 def random_resized_crop(
     image: tf.Tensor,
     seed: tf.Tensor,
@@ -235,7 +220,14 @@ def random_resized_crop(
     return _resize(cropped, (context.image_size, context.image_size), context)
 
 
-@register_op("scale_jitter_crop")
+def _check_scale_jitter_crop(options: dict, where: str = "") -> None:
+    # Against image_size too when the chain is built (the context is not known when it is parsed).
+    check_number(options, where, "min_side", 0, integer=True, above=True)
+    check_number(options, where, "max_side", 0, integer=True, above=True)
+    check_order(options, where, "min_side", "max_side")
+
+
+@register_op("scale_jitter_crop", check=_check_scale_jitter_crop)
 def scale_jitter_crop(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, min_side: int = 256,
                       max_side: int = 480) -> tf.Tensor:
     """VGG/ResNet scale augmentation: short side resized to S ~ U[min_side, max_side] (S fixed when equal), then a
@@ -270,7 +262,11 @@ def resize_center_crop(image: tf.Tensor, seed: tf.Tensor, context: PreprocessCon
     return _resize(cropped, (context.image_size, context.image_size), context)
 
 
-@register_op("resize")
+def _check_resize(options: dict, where: str = "") -> None:
+    check_number(options, where, "size", 0, integer=True)
+
+
+@register_op("resize", check=_check_resize)
 def resize(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, size: int = 0) -> tf.Tensor:
     """Resizes the whole image to size x size (default image_size), ignoring aspect ratio."""
     size = size or context.image_size
@@ -283,7 +279,11 @@ def flip_lr(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext) -> tf
     return tf.image.stateless_random_flip_left_right(decode(image, context.channels), seed=seed)
 
 
-@register_op("random_crop_pad")
+def _check_random_crop_pad(options: dict, where: str = "") -> None:
+    check_number(options, where, "padding", 0, integer=True)
+
+
+@register_op("random_crop_pad", check=_check_random_crop_pad)
 def random_crop_pad(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, padding: int = 4) -> tf.Tensor:
     """Pads each side by `padding` pixels (zeros) and takes a random crop of the original size (CIFAR-style)."""
     image = decode(image, context.channels)
@@ -291,5 +291,3 @@ def random_crop_pad(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContex
     padded = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
     return tf.image.stateless_random_crop(padded, shape, seed=seed)
 
-
-from imagenet_jax.data import augment  # noqa: E402,F401  (registers the augmentation ops)

@@ -1,4 +1,6 @@
-"""What every export format shares: the run's serving function, its input contract and the metadata file."""
+"""What every export format shares: the run's serving function, its input contract, the metadata file and the
+registry of formats, which each writer module of this package fills itself (`@FORMATS.register("onnx")`): this
+module imports none of them (the registry finds them on its first lookup)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from imagenet_jax.errors import UserFacingError
+from imagenet_jax.registry import Registry
 
-FORMATS = ("stablehlo", "savedmodel", "onnx")
+Writer = Callable[..., list[str]]  # export(source, output, config) -> the paths written
+FORMATS: Registry[Writer] = Registry("export format", discover="imagenet_jax.export")
 METADATA_FILE = "metadata.json"
 
 
@@ -62,18 +65,18 @@ def write_metadata(path: str, metadata: dict) -> None:
         json.dump(metadata, stream, indent=1)
 
 
+def writer(fmt: str, flag: str = "--format") -> Writer:
+    """The registered writer of export format `fmt`; a UserFacingError naming `flag` and the formats otherwise."""
+    if fmt not in FORMATS:
+        raise FORMATS.unknown(fmt, subject=f"{flag}={fmt!r}")
+    return FORMATS.get(fmt)
+
+
 def export_run(run, fmt: str, output: str, checkpoint: str | int = "best", use_ema: bool = False) -> list[str]:
     """Exports `run` at `checkpoint` in format `fmt` to `output`; returns the paths written."""
-    if fmt not in FORMATS:
-        raise UserFacingError(f"--format={fmt!r} is not one of {', '.join(FORMATS)}")
+    export = writer(fmt)
     source = export_source(run, checkpoint, use_ema)
-    if fmt == "stablehlo":
-        from imagenet_jax.export import stablehlo as writer
-    elif fmt == "savedmodel":
-        from imagenet_jax.export import savedmodel as writer
-    else:
-        from imagenet_jax.export import onnx_model as writer
     from imagenet_jax.models.conv_lowering import conv_lowering_mode
 
     with conv_lowering_mode("xla"):  # a portable artifact: XLA's own convolution, whatever runtime runs it
-        return writer.export(source, output, run.config)
+        return export(source, output, run.config)

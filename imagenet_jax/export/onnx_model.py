@@ -15,9 +15,10 @@ import logging
 from collections.abc import Callable
 
 from imagenet_jax.errors import UserFacingError
-from imagenet_jax.export.common import METADATA_FILE, ExportSource, write_metadata
+from imagenet_jax.export.common import FORMATS, METADATA_FILE, ExportSource, write_metadata
 
 
+@FORMATS.register("onnx")
 def export(source: ExportSource, output: str, config) -> list[str]:
     """Writes OUTPUT (the .onnx model, class names in its metadata_props) and OUTPUT.metadata.json."""
     # jax2onnx's dm_pix plugins fail to import on JAX 0.10 (a removed internal); our models never use them.

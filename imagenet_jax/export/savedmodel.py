@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 
-from imagenet_jax.export.common import METADATA_FILE, ExportSource, write_metadata
+from imagenet_jax.export.common import FORMATS, METADATA_FILE, ExportSource, write_metadata
 
 
+@FORMATS.register("savedmodel")
 def export(source: ExportSource, output: str, config) -> list[str]:
     """Writes the SavedModel directory OUTPUT (metadata in OUTPUT/assets.extra/metadata.json)."""
     import tensorflow as tf

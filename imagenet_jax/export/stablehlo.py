@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from imagenet_jax.export.common import METADATA_FILE, ExportSource, write_metadata
+from imagenet_jax.export.common import FORMATS, METADATA_FILE, ExportSource, write_metadata
 
 PLATFORMS = ("cpu", "cuda", "tpu")  # lowered for each, so one file serves every backend
 
@@ -23,6 +23,7 @@ def exported_model(source: ExportSource, platforms: tuple[str, ...] = PLATFORMS)
     return jax.export.export(jax.jit(source.function), platforms=platforms)(spec)
 
 
+@FORMATS.register("stablehlo")
 def export(source: ExportSource, output: str, config) -> list[str]:
     """Writes OUTPUT (the serialized module) and OUTPUT.metadata.json."""
     exported = exported_model(source)

@@ -1,19 +1,22 @@
-"""Model zoo: `create(name, num_classes, **variant_options)` returns a Flax linen module."""
+"""Model zoo: `create(name, num_classes, **variant_options)` returns a Flax linen module.
 
-# Importing each architecture module registers its names.
-from imagenet_jax.models import alexnet, googlenet, inception_v3, resnet, vgg  # noqa: F401
+Architecture modules register their names themselves; the registry (models/registry.py) imports every module of
+this package on its first lookup, so there is no list of architectures to keep here.
+"""
+
 from imagenet_jax.models.conv_lowering import set_cpu_conv_lowering
 from imagenet_jax.models.from_config import model_from_config
 from imagenet_jax.models.outputs import auxiliary_loss_weight, split_outputs
 from imagenet_jax.models.registry import (
+    MODELS,
     UnknownModelError,
     create,
     default_image_size,
     default_options,
+    min_image_size,
     names,
     register,
 )
 
-__all__ = ["UnknownModelError", "auxiliary_loss_weight", "create", "default_image_size", "default_options",
-           "model_from_config", "names",
-           "register", "set_cpu_conv_lowering", "split_outputs"]
+__all__ = ["MODELS", "UnknownModelError", "auxiliary_loss_weight", "create", "default_image_size", "default_options",
+           "min_image_size", "model_from_config", "names", "register", "set_cpu_conv_lowering", "split_outputs"]

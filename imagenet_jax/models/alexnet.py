@@ -58,7 +58,7 @@ class AlexNet(nn.Module):
         return x.astype(jnp.float32)
 
 
-@register("alexnet")
+@register("alexnet", min_image_size=63)
 def alexnet(num_classes: int = 1000, **options: Any) -> AlexNet:
     """torchvision's AlexNet; options: lrn, dropout_rate, dtype."""
     return AlexNet(num_classes=num_classes, **options)

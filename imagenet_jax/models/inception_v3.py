@@ -214,7 +214,7 @@ class InceptionV3(nn.Module):
         return logits
 
 
-@register("inception_v3", image_size=299)
+@register("inception_v3", image_size=299, min_image_size=75)
 def inception_v3(num_classes: int = 1000, **options: Any) -> InceptionV3:
     """Inception-v3; options: aux_logits, aux_loss_weight, transform_input, avg_pool_count_include_pad, dropout_rate."""
     return InceptionV3(num_classes=num_classes, **options)

@@ -3,8 +3,6 @@ conventions (number of classes, label smoothing, normalization, ghost-BatchNorm 
 
 from __future__ import annotations
 
-import difflib
-
 import ml_collections
 
 from imagenet_jax import models
@@ -17,11 +15,7 @@ MOVED_KEYS = {"aux_loss_weight": "config.model_options.aux_loss_weight (each mod
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """ConfigError naming config.model, config.model_options, config.dataset or a label/pixel key."""
-    if config.model not in models.names():
-        close = difflib.get_close_matches(config.model, models.names(), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"config.model={config.model!r} is not a registered model.{hint} "
-                    "List them with: python -m imagenet_jax models")
+    models.MODELS.get(config.model)  # config.model='resnt50' is not a registered model. Did you mean resnet50? ...
     if "dtype" in config.model_options or "num_classes" in config.model_options:
         raise ConfigError("config.model_options must not set dtype or num_classes: use config.half_precision "
                           "and config.num_classes")

@@ -110,9 +110,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.distill.teacher={spec.teacher!r} must be a workdir or converted-weights path.")
     if not spec.teacher:
         return
-    if spec.teacher_model not in models.names():
-        raise ConfigError(f"config.distill.teacher_model={spec.teacher_model!r} is not a registered model; list "
-                          "them with: python -m imagenet_jax.models")
+    models.MODELS.get(spec.teacher_model, key="distill.teacher_model")  # unknown: one line, with close names
     if not isinstance(spec.teacher_model_options, ml_collections.ConfigDict):
         raise ConfigError(f"config.distill.teacher_model_options={spec.teacher_model_options!r} must be a "
                           "ConfigDict of model options.")

@@ -16,12 +16,9 @@ from imagenet_jax.errors import ConfigError
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """ConfigError naming the key for a bad loss, EMA or early-stopping setting."""
-    if config.loss not in LOSSES:
-        raise ConfigError(f"config.loss={config.loss!r} is not one of: {', '.join(LOSSES)}.")
+    LOSSES.get(config.loss)  # config.loss='focal' is not a registered loss. ...
     _unit_interval(config.bce_target_threshold, "config.bce_target_threshold")
-    if config.bce_target_threshold and config.loss != "sigmoid_xent":
-        raise ConfigError(f"config.bce_target_threshold={config.bce_target_threshold} only applies to "
-                          "config.loss=\"sigmoid_xent\"; set it to 0.")
+    LOSSES.check(config.loss, {"bce_target_threshold": config.bce_target_threshold})  # the loss's own options
     _unit_interval(config.ema_decay, "config.ema_decay")
     if not isinstance(config.ema_warmup, bool):
         raise ConfigError(f"config.ema_warmup={config.ema_warmup!r} must be True or False.")

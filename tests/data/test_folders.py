@@ -172,7 +172,17 @@ def test_prepare_lists_the_unreadable_files_of_a_folder(image_folder, capsys):
 
 
 def test_a_chain_that_fails_on_every_image_is_a_config_error_not_skipped_data(image_folder):
+    import tensorflow as tf
+
+    from imagenet_jax.data.ops import OPS
     from imagenet_jax.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="fails on a valid 8x8 JPEG"):
-        _stream(_info(image_folder), 0, chain="random_crop_pad(-50)")  # negative padding
+    def overpad(image, seed, context):  # negative padding: passes the parse-time checks, fails on every image
+        return tf.pad(pp.decode(image, context.channels), [[-50, -50], [-50, -50], [0, 0]])
+
+    OPS.register("test_overpad", overpad)
+    try:
+        with pytest.raises(ConfigError, match="fails on a valid 8x8 JPEG"):
+            _stream(_info(image_folder), 0, chain="test_overpad")
+    finally:
+        OPS.unregister("test_overpad")

@@ -13,8 +13,6 @@ from imagenet_jax.models import accounting
 
 # Cheaper XLA:CPU compilation; these tests check that the step builds and runs, not its speed.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-# Smallest convenient resolution per model (AlexNet needs >= 63 px, Inception-v3 >= 75 px).
-IMAGE_SIZES = {"alexnet": 64, "inception_v3": 75}
 # Minutes in total on two cores; `-m "not slow"` skips them.
 HEAVY = {"resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d"} | {
     name for name in models.names() if name.startswith("vgg") and name not in ("vgg11_bn", "vgg_a_lrn")
@@ -93,7 +91,7 @@ def check_train_step(name: str, image_size: int, **options) -> None:
     "name", [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name for name in models.names()]
 )
 def test_train_step_compiles_and_runs(name):
-    image_size = IMAGE_SIZES.get(name, 32)
+    image_size = models.min_image_size(name)  # the smallest each accepts (AlexNet 63 px, Inception-v3 75 px)
     options = {"aux_logits": False} if name == "inception_v3" else {}
     check_train_step(name, image_size, **options)
 

@@ -117,8 +117,8 @@ def test_schedule_kwargs_are_checked_against_the_signature():
                                           r"'step'; it accepts: boundaries_epochs=\(30\.0, 60\.0, 80\.0\), "
                                           r"factor=0\.1"):
         _config("step", boundaries=(30, 60))
-    with pytest.raises(ConfigError, match=r"config\.schedule\.name='cosin' is unknown\. Did you mean cosine\? "
-                                          r"Valid names: constant, cosine, exponential, linear, one_cycle, "
+    with pytest.raises(ConfigError, match=r"config\.schedule\.name='cosin' is not a registered schedule\. Did you mean "
+                                          r"cosine\? Registered: constant, cosine, exponential, linear, one_cycle, "
                                           r"polynomial, step\."):
         _config("cosin")
     with pytest.raises(ConfigError, match=r"config\.schedule\.kwargs\.staircase='yes' must be of the same kind"):

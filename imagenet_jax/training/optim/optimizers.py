@@ -45,7 +45,7 @@ def optax_names() -> list[str]:
 
 
 OPTIMIZERS = Registry("optimizer", reserved=("learning_rate", "weight_decay", "mask"), fallback=_optax_optimizer,
-                      fallback_names=optax_names)
+                      fallback_names=optax_names, also=" or an optax optimizer")
 
 
 def _check_ranges(kwargs: dict, **context) -> None:

@@ -6,63 +6,31 @@ signature is the schema (names, and types read from the defaults), so adding an 
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from imagenet_jax import registry
 from imagenet_jax.errors import ConfigError
 
 Check = Callable[..., None]  # check(kwargs, **context) raises ConfigError for bad values
 
 
-class Registry:
-    """Factories by name; `reserved` are the leading arguments the builder supplies, never the config."""
+class Registry(registry.Registry[Callable]):
+    """Factories by name (imagenet_jax.registry.Registry, config key config.<key>.name); `reserved` are the leading
+    arguments the builder supplies, never the config."""
 
-    def __init__(self, key: str, reserved: tuple[str, ...],
-                 fallback: Callable[[str], Callable | None] | None = None, fallback_names: Callable[[], list[str]]
-                 | None = None):
+    def __init__(self, key: str, reserved: tuple[str, ...], fallback: Callable[[str], Callable | None] | None = None,
+                 fallback_names: Callable[[], Iterable[str]] | None = None, also: str = ""):
         """`key` is the config sub-dict ("optimizer"); `fallback(name)` resolves names not registered."""
+        super().__init__(key, config_key=f"{key}.name", fallback=fallback, fallback_names=fallback_names, also=also)
         self.key = key
         self.reserved = reserved
-        self._factories: dict[str, Callable] = {}
-        self._checks: dict[str, Check] = {}
-        self._fallback = fallback
-        self._fallback_names = fallback_names or (lambda: [])
-
-    def register(self, name: str, check: Check | None = None) -> Callable[[Callable], Callable]:
-        """Decorator adding `factory` under `name`; `check(kwargs, **context)` validates argument values."""
-
-        def decorator(factory: Callable) -> Callable:
-            if name in self._factories:
-                raise ValueError(f"{self.key} {name!r} is registered twice")
-            self._factories[name] = factory
-            if check is not None:
-                self._checks[name] = check
-            return factory
-
-        return decorator
-
-    def names(self) -> list[str]:
-        """Registered names, sorted (fallback names not included)."""
-        return sorted(self._factories)
 
     def is_registered(self, name: str) -> bool:
         """True for our own entries, False for names the fallback resolves."""
-        return name in self._factories
-
-    def get(self, name: str) -> Callable:
-        """The factory for `name`; ConfigError listing the valid names if there is none."""
-        if name in self._factories:
-            return self._factories[name]
-        factory = self._fallback(name) if self._fallback and isinstance(name, str) else None
-        if factory is None:
-            valid = self.names() + [n for n in self._fallback_names() if n not in self._factories]
-            close = difflib.get_close_matches(str(name), valid, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"config.{self.key}.name={name!r} is unknown.{hint} Valid names: {', '.join(valid)}.")
-        return factory
+        return name in self
 
     def accepted(self, name: str) -> dict[str, inspect.Parameter]:
         """The keyword arguments `name` takes from config.<key>.kwargs, by name."""
@@ -70,21 +38,24 @@ class Registry:
         return {key: parameter for key, parameter in parameters.items()
                 if key not in self.reserved and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
 
-    def check(self, name: str, kwargs: Mapping[str, Any], **context) -> None:
-        """Raises ConfigError naming the key for an unknown name, unknown/missing kwargs or values of a wrong type."""
+    def check(self, name: str, kwargs: Mapping[str, Any] | None = None, *, key: str | None = None,
+              **context: Any) -> None:
+        """Raises ConfigError naming the key for an unknown name, unknown/missing kwargs or values of a wrong type,
+        then runs the entry's own check(kwargs with defaults, **context)."""
+        kwargs = dict(kwargs or {})
+        self.get(name, key=key)
         accepted = self.accepted(name)
-        listing = ", ".join(f"{key}={_default_text(parameter)}" for key, parameter in accepted.items()) or "none"
-        for key, value in kwargs.items():
-            if key not in accepted:
-                raise ConfigError(f"config.{self.key}.kwargs.{key} is not an argument of {self.key} {name!r}; it "
+        listing = ", ".join(f"{arg}={_default_text(parameter)}" for arg, parameter in accepted.items()) or "none"
+        for arg, value in kwargs.items():
+            if arg not in accepted:
+                raise ConfigError(f"config.{self.key}.kwargs.{arg} is not an argument of {self.key} {name!r}; it "
                                   f"accepts: {listing}.")
-            _check_type(f"config.{self.key}.kwargs.{key}", value, accepted[key].default)
-        missing = [key for key, parameter in accepted.items()
-                   if parameter.default is inspect.Parameter.empty and key not in kwargs]
+            _check_type(f"config.{self.key}.kwargs.{arg}", value, accepted[arg].default)
+        missing = [arg for arg, parameter in accepted.items()
+                   if parameter.default is inspect.Parameter.empty and arg not in kwargs]
         if missing:
             raise ConfigError(f"{self.key} {name!r} needs config.{self.key}.kwargs.{missing[0]} (accepts: {listing}).")
-        if name in self._checks:
-            self._checks[name]({**_defaults(accepted), **kwargs}, **context)
+        super().check(name, {**_defaults(accepted), **kwargs}, key=key, **context)
 
 
 def _defaults(accepted: dict[str, inspect.Parameter]) -> dict[str, Any]:
