@@ -33,7 +33,7 @@ chromium:
 	fi
 
 run: install fashion-mnist
-	$(PY) -m imagenet_jax.main --config configs/default.py --workdir $(WORKDIR)
+	$(PY) -m imagenet_jax train --config configs/default.py --workdir $(WORKDIR)
 
 # The default run skips the slow end-to-end tests; CI (CI=true, as .ci/run runs) runs them too.
 TEST_SELECTION := $(if $(filter true 1,$(CI)),,-m "not slow")

@@ -1,8 +1,11 @@
 """Evaluate a run's checkpoint (or converted weights) with its evaluators, without training.
 
-    python -m imagenet_jax.evaluate --workdir DIR [--checkpoint best|latest|STEP] [--evals SET,...] [--use_ema]
+    python -m imagenet_jax evaluate --workdir DIR [--checkpoint best|latest|STEP] [--evals SET,...] [--ema]
         [--eval NAME=TYPE[,key=value...] ...]
-    python -m imagenet_jax.evaluate --workdir OUT --config configs/x.py --init_from weights.msgpack
+    python -m imagenet_jax evaluate --workdir OUT --config configs/x.py --init_from weights.msgpack
+
+(`python -m imagenet_jax.evaluate ...` is the same command; its flags, the fields of the `args` below, are declared
+in imagenet_jax/cli/evaluate.py.)
 
 The eval sets are the run's own (config.json: the main split and config.evals) plus any given with --eval (e.g.
 --eval test_10crop=multicrop,mode=ten_crop --eval c=corruptions,severities=(1,3)); --evals picks some by name;
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -37,23 +39,6 @@ class EvalState:
     batch_stats: dict
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m imagenet_jax.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--list", action="store_true", help="list the evaluator types and their options, then exit")
-    parser.add_argument("--workdir", help="the run's workdir (with --init_from: where to write)")
-    parser.add_argument("--checkpoint", default="best", help="best, latest or a step number")
-    parser.add_argument("--evals", default="", help="comma-separated eval set names (default: all of the run's)")
-    parser.add_argument("--eval", action="append", default=[], metavar="NAME=TYPE[,key=value...]",
-                        help="an eval set to add (repeatable); types: python -m imagenet_jax.evaluate --list")
-    parser.add_argument("--use_ema", action="store_true", help="the EMA weights (logged as <set>_ema)")
-    parser.add_argument("--init_from", default="", help="converted weights to evaluate instead of a checkpoint")
-    parser.add_argument("--config", default="", help="config file (needed with --init_from; path.py[:variant])")
-    parser.add_argument("--batch_size", type=int, default=0, help="global eval batch (default the run's)")
-    parser.add_argument("--data_dir", default="", help="override config.data_dir")
-    return parser.parse_args(argv)
-
-
 def load_weights(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, dict, int]:
     """(config, {"params", "batch_stats"} on the host, step) of the checkpoint or the converted weights."""
     if args.init_from:
@@ -67,7 +52,7 @@ def load_weights(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, d
 
     run = load_run(args.workdir)
     restored = run.restore(args.checkpoint)
-    return run.config, restored.variables(args.use_ema), restored.step
+    return run.config, restored.variables(args.ema), restored.step
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, dict]:
@@ -105,7 +90,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     only = [name for name in args.evals.split(",") if name] or None
     runner = evaluators.EvalRunner(config, info, context, only=only)
     results = runner.evaluate(state, step)
-    suffix = "_ema" if args.use_ema else ""
+    suffix = "_ema" if args.ema else ""
     if jax.process_index() == 0:
         path = RunLayout.of(args.workdir).evaluate_log
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,23 +119,10 @@ def evaluator_types() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: evaluate and print the table."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.list:
-        print(evaluator_types())
-        return 0
-    if not args.workdir:
-        print("error: --workdir is required (the run to evaluate, or where to write with --init_from)",
-              file=sys.stderr)
-        return 2
-    try:
-        results = evaluate(args)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(table(results))
-    return 0
+    """`python -m imagenet_jax.evaluate`: the evaluate command (imagenet_jax/cli/evaluate.py); returns the exit code."""
+    from imagenet_jax.entry_points import forward
+
+    return forward("evaluate", argv, prog="python -m imagenet_jax.evaluate")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Command line: python -m imagenet_jax.main --config configs/NAME.py [--workdir DIR] [--config.key=value ...]
-[--eval NAME=TYPE[,key=value...] ...].
+[--eval NAME=TYPE[,key=value...] ...], the classic form of `python -m imagenet_jax train` (imagenet_jax/cli/train.py;
+its flags are defined in imagenet_jax/cli/train_flags.py).
 
 DIR defaults to runs/NAME (runs/NAME/VARIANT for configs/NAME.py:VARIANT) under the current directory; it may
 be a bucket, gs://bucket/run (imagenet_jax.storage).
@@ -14,30 +15,22 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep its C++ banner out of the log
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
 from imagenet_jax import storage
+from imagenet_jax.cli.command import EXIT_PREEMPTED, EXIT_USER_ERROR  # noqa: F401  (EXIT_PREEMPTED: re-exported)
+from imagenet_jax.cli.train_flags import CONFIG as _CONFIG
+from imagenet_jax.cli.train_flags import COORDINATOR as _COORDINATOR
+from imagenet_jax.cli.train_flags import DISTRIBUTED as _DISTRIBUTED
+from imagenet_jax.cli.train_flags import EVALS as _EVALS
+from imagenet_jax.cli.train_flags import NUM_PROCESSES as _NUM_PROCESSES
+from imagenet_jax.cli.train_flags import PROCESS_ID as _PROCESS_ID
+from imagenet_jax.cli.train_flags import WORKDIR as _WORKDIR
 from imagenet_jax.config.files import split_config_argument
-from imagenet_jax.errors import UserFacingError
 from imagenet_jax.parallel import xla_flags
 
-EXIT_CONFIG_OR_DATA_ERROR = 2
-EXIT_PREEMPTED = 75  # EX_TEMPFAIL: a checkpoint was saved; rerun the same command to resume.
-
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an ml_collections config file.", lock_config=True)
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Directory (or gs://bucket/dir) for checkpoints, metrics.jsonl and TensorBoard logs; "
-    "default runs/<config name> under the current directory.")
-_EVALS = flags.DEFINE_multi_string(
-    "eval", [], "An eval set added to config.evals, NAME=TYPE[,key=value...] (repeatable), e.g. "
-    "minival=classification,holdout=10000 or test_per_class=per_class; `python -m imagenet_jax.evaluate --help`.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
-_DISTRIBUTED = flags.DEFINE_enum(
-    "distributed", "auto", ["auto", "on", "off"],
-    "Initialize jax.distributed: 'auto' when the flags above are given or a multi-process SLURM job or TPU pod "
-    "is detected (JAX then finds coordinator and ranks itself).")
+# Exit codes (imagenet_jax/cli/command.py), returned for every command by imagenet_jax/cli/dispatch.py; 75 is
+# EX_TEMPFAIL: a checkpoint was saved, rerun the same command to resume.
+EXIT_CONFIG_OR_DATA_ERROR = EXIT_USER_ERROR
 
 
 def main(argv: list[str]) -> None:
@@ -58,16 +51,10 @@ def main(argv: list[str]) -> None:
 
     logging.info("workdir %s%s", workdir, "" if _WORKDIR.value else " (the default for this config; set --workdir)")
     from imagenet_jax.evaluators import with_eval_flags
-    from imagenet_jax.experiment.loop import Preempted, train_and_evaluate
+    from imagenet_jax.experiment.loop import train_and_evaluate
 
-    try:
-        train_and_evaluate(with_eval_flags(_CONFIG.value, _EVALS.value), workdir)
-    except UserFacingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG_OR_DATA_ERROR)
-    except Preempted as preempted:
-        print(str(preempted), file=sys.stderr)
-        sys.exit(EXIT_PREEMPTED)
+    # UserFacingError (exit 2) and Preempted (exit 75) are reported by imagenet_jax/cli/dispatch.py.
+    train_and_evaluate(with_eval_flags(_CONFIG.value, _EVALS.value), workdir)
 
 
 def default_workdir(config_argument: str) -> str:
@@ -97,9 +84,10 @@ def _quiet_library_logs() -> None:
 
 
 def run() -> None:
-    """Entry point for `python -m imagenet_jax.main`."""
-    flags.mark_flags_as_required(["config"])
-    app.run(main)
+    """Entry point for `python -m imagenet_jax.main`: the train command, `python -m imagenet_jax train`."""
+    from imagenet_jax.entry_points import forward
+
+    sys.exit(forward("train", sys.argv[1:], prog="python -m imagenet_jax.main"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""Command line: top-k classes of image files with a trained run's model and its eval preprocessing.
+"""Top-k classes of image files with a trained run's model and its eval preprocessing.
 
-    python -m imagenet_jax.predict --workdir DIR [--checkpoint best|latest|STEP] [--top_k 5] [--json] img.jpg dir/
+    python -m imagenet_jax predict --workdir DIR [--checkpoint best|latest|STEP] [--top_k 5] [--json] img.jpg dir/
+
+(`python -m imagenet_jax.predict ...` is the same command; its flags are in imagenet_jax/cli/predict.py.)
 
 Directories are searched recursively for images. Images are preprocessed one by one on the host (the run's
 `eval_preprocess` chain, e.g. resize + center crop) and classified in batches of --batch_size. A file that
@@ -10,8 +12,6 @@ Exit codes: 0 every image classified, 1 some were skipped, 2 nothing to do (no r
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import sys
@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from imagenet_jax.errors import UserFacingError  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-EXIT_OK, EXIT_SOME_SKIPPED, EXIT_NOTHING_TO_DO = 0, 1, 2
+EXIT_OK, EXIT_SOME_SKIPPED, EXIT_NOTHING_TO_DO = 0, 1, 2  # the last: a UserFacingError (imagenet_jax/cli)
 
 
 def image_files(paths: Iterable[str]) -> list[str]:
@@ -91,37 +91,12 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def main(argv: Sequence[str]) -> int:
-    """Classifies the images named in argv; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m imagenet_jax.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", help="image files and directories of images")
-    parser.add_argument("--workdir", required=True, help="the run's --workdir (local or gs://)")
-    parser.add_argument("--checkpoint", default="best", help="best (highest eval top-1), latest, or a step")
-    parser.add_argument("--top_k", type=int, default=5, help="classes printed per image")
-    parser.add_argument("--batch_size", type=int, default=64, help="images per forward pass")
-    parser.add_argument("--json", action="store_true", help="one JSON document on stdout, for machines")
-    args = parser.parse_args(argv)
-    try:
-        files = image_files(args.paths)
-        if not files:
-            raise UserFacingError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {' '.join(args.paths)}")
-        from imagenet_jax.runs import load_run
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m imagenet_jax.predict`: the predict command (imagenet_jax/cli/predict.py); returns the exit code."""
+    from imagenet_jax.entry_points import forward
 
-        results, skipped = predict_files(load_run(args.workdir), files, args.checkpoint, args.top_k, args.batch_size)
-    except UserFacingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_NOTHING_TO_DO
-    for item in skipped:
-        print(f"skipped {item['path']}: cannot decode ({item['error']})", file=sys.stderr)
-    if args.json:
-        print(json.dumps({"predictions": results, "skipped": skipped}, indent=1))
-    else:
-        for result in results:
-            print(result["path"])
-            for prediction in result["predictions"]:
-                print(f"  {prediction['probability']:7.2%}  {prediction['class']} ({prediction['index']})")
-    return EXIT_SOME_SKIPPED if skipped else EXIT_OK
+    return forward("predict", argv, prog="python -m imagenet_jax.predict")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Prepares a dataset once, before training: python -m imagenet_jax.prepare --dataset NAME [--manual_dir M] --data_dir D
+"""Prepares a dataset once, before training: python -m imagenet_jax prepare --dataset NAME [--manual_dir M] --data_dir D
+(or python -m imagenet_jax.prepare ..., the same command; its flags are in imagenet_jax/cli/prepare.py).
 
 ImageNet: checks ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in --manual_dir (names, sizes against the
 official ones, archive structure, validation file numbering, free disk in --data_dir) before running TFDS's own
@@ -12,7 +13,6 @@ writes a copy of a prepared dataset whose JPEGs decode faster (imagenet_jax/data
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import re
@@ -293,65 +293,11 @@ def scan_folder(name: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (0 ok, 2 a problem the message explains)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="imagenet2012", help="registered/TFDS name or folder:PATH")
-    parser.add_argument("--manual_dir", default="", help="where manually downloaded source files are")
-    parser.add_argument("--data_dir", default="", help="TFDS data dir ($TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    parser.add_argument("--convert", action="store_true",
-                        help="rewrite a dataset prepared in TFDS's tfrecord format as array_record, in place")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="delete the prepared dataset first and prepare it again (a damaged record file)")
-    parser.add_argument("--reencode_to", default="",
-                        help="write a copy of the prepared dataset with cheaper-to-decode JPEGs into this data dir "
-                             "(FFCV-style: --max_side, --jpeg_quality, --reencode_splits)")
-    parser.add_argument("--max_side", type=int, default=500,
-                        help="with --reencode_to: longer image side at most this (0: keep sizes)")
-    parser.add_argument("--jpeg_quality", type=int, default=90, help="with --reencode_to: JPEG quality 1..100")
-    parser.add_argument("--reencode_splits", default="train",
-                        help="with --reencode_to: the splits to re-encode; the others are copied unchanged")
-    parser.add_argument("--export_folder", default="",
-                        help="then write --classes of the prepared dataset as an image folder here")
-    parser.add_argument("--classes", default="", help="with --export_folder: e.g. 0-7 or 8,9")
-    parser.add_argument("--per_class", type=int, default=0, help="with --export_folder: first N images per class")
-    parser.add_argument("--splits", default="train,test", help="with --export_folder: the splits to write")
-    args = parser.parse_args(argv)
-    from imagenet_jax.data import datasets, folders
+    """`python -m imagenet_jax.prepare`: the prepare command (imagenet_jax/cli/prepare.py); 0 ok, 2 a problem the
+    message explains."""
+    from imagenet_jax.entry_points import forward
 
-    data_dir = datasets.resolve_data_dir(args.data_dir)
-    try:
-        if folders.is_folder_name(args.dataset):
-            counts = scan_folder(args.dataset)
-        elif args.convert:
-            counts = convert_tfds(args.dataset, data_dir)
-        elif args.reencode_to:
-            from imagenet_jax.data import reencode
-
-            settings = reencode.Settings(args.max_side, args.jpeg_quality,
-                                         tuple(filter(None, args.reencode_splits.split(","))))
-            counts = reencode_tfds(args.dataset, data_dir, args.reencode_to, settings)
-        else:
-            if args.dataset == "imagenet2012":
-                manual_dir = args.manual_dir or os.path.join(data_dir, "downloads", "manual")
-                for note in check_imagenet(manual_dir, data_dir):
-                    print(note, file=sys.stderr)
-                args.manual_dir = manual_dir
-            if args.overwrite:  # after the source checks: never delete data that cannot be made again here
-                remove_prepared(args.dataset, data_dir)
-            counts = prepare_tfds(args.dataset, args.manual_dir, data_dir)
-        if args.export_folder:
-            from imagenet_jax.data import pipeline, subset_folders
-
-            info = pipeline.load_dataset(args.dataset, data_dir, args.manual_dir)
-            classes = subset_folders.parse_classes(args.classes or f"0-{info.num_classes - 1}", info.num_classes)
-            written = subset_folders.write_class_subset(info, args.splits.split(","), classes, args.export_folder,
-                                                        args.per_class)
-            print(f"wrote folder:{args.export_folder}: " + ", ".join(f"{s} {n}" for s, n in written.items()))
-    except UserFacingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{args.dataset}: " + ", ".join(f"{split} {count}" for split, count in sorted(counts.items())))
-    return 0
+    return forward("prepare", argv, prog="python -m imagenet_jax.prepare")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A small ImageNet in the official manual-download layout, made from real photographs (for tests and benchmarks).
 
-    python -m imagenet_jax.data.fake_imagenet --manual_dir M [--train_per_class 12 --val_images 20]
+    python -m imagenet_jax fake-imagenet --manual_dir M [--train_per_class 12 --val_images 20]
 
 Writes M/ILSVRC2012_img_train.tar (one nXXXXXXXX.tar per synset, holding nXXXXXXXX_K.JPEG files) and
 M/ILSVRC2012_img_val.tar (ILSVRC2012_val_00000001.JPEG, ...). TFDS labels validation images by their sorted
@@ -11,9 +11,9 @@ some grayscale, one PNG disguised as JPEG, as in the real archive).
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
+import sys
 import tarfile
 
 import numpy as np
@@ -132,21 +132,12 @@ def make_fake_imagenet(manual_dir: str, train_per_class: int = 12, val_images: i
     return {"classes": len(synsets), "train": len(synsets) * train_per_class, "validation": len(val_labels)}
 
 
-def main() -> None:
-    """CLI: writes a fake ImageNet into --manual_dir."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manual_dir", required=True)
-    parser.add_argument("--train_per_class", type=int, default=12)
-    parser.add_argument("--val_images", type=int, default=20)
-    parser.add_argument("--extra_classes", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quality", type=int, default=0, help="JPEG quality; 0: random in [75, 95]")
-    parser.add_argument("--grain", type=float, default=0.0, help="noise std (10 with --quality 95: ImageNet-like)")
-    args = parser.parse_args()
-    counts = make_fake_imagenet(args.manual_dir, args.train_per_class, args.val_images, args.seed,
-                                args.extra_classes, quality=args.quality, grain=args.grain)
-    print(f"wrote {counts} to {args.manual_dir}")
+def main(argv: list[str] | None = None) -> int:
+    """`python -m imagenet_jax.data.fake_imagenet`: the fake-imagenet command (imagenet_jax/cli/fake_imagenet.py)."""
+    from imagenet_jax.entry_points import forward
+
+    return forward("fake-imagenet", argv, prog="python -m imagenet_jax.data.fake_imagenet")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

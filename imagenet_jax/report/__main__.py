@@ -1,24 +1,18 @@
-"""python -m imagenet_jax.report --workdir DIR [--compare DIR2 ...] [--out PATH] [--no-samples]"""
+"""`python -m imagenet_jax.report --workdir DIR [--compare DIR2 ...] [--out PATH] [--no_samples]`: the report command,
+`python -m imagenet_jax report` (imagenet_jax/cli/report.py)."""
 
 from __future__ import annotations
 
-import argparse
+import sys
+from collections.abc import Sequence
 
-from imagenet_jax.report import write_report
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Writes the report, prints index.html's path; returns the exit code."""
+    from imagenet_jax.entry_points import forward
 
-def main(argv: list[str] | None = None) -> str:
-    """Parses the flags, writes the report, prints and returns index.html's path."""
-    parser = argparse.ArgumentParser(prog="python -m imagenet_jax.report", description=__doc__)
-    parser.add_argument("--workdir", required=True, help="the run to report on")
-    parser.add_argument("--compare", nargs="*", default=[], help="other runs whose curves are overlaid")
-    parser.add_argument("--out", default=None, help="output folder (default DIR/report)")
-    parser.add_argument("--no-samples", action="store_true", help="skip the sample images (no checkpoint restore)")
-    args = parser.parse_args(argv)
-    path = write_report(args.workdir, tuple(args.compare), args.out, samples=not args.no_samples)
-    print(path)
-    return path
+    return forward("report", argv, prog="python -m imagenet_jax.report")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

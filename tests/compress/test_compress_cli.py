@@ -33,7 +33,7 @@ def test_report_prints_the_checkpoints_exact_parameter_and_zero_counts(pruned_ru
     from imagenet_jax.runs import load_run
 
     output = str(tmp_path / "report.json")
-    result = _compress("report", "--workdir", pruned_run, "--json", output)
+    result = _compress("report", "--workdir", pruned_run, "--checkpoint", "latest", "--json", output)
     assert result.returncode == 0, result.stderr[-3000:]
     params = load_run(pruned_run).restore("latest").state["params"]
     import jax
@@ -60,8 +60,8 @@ def test_report_prints_the_checkpoints_exact_parameter_and_zero_counts(pruned_ru
 def test_quantize_reports_accuracy_delta_size_and_latency_of_the_int8_model_and_exports_it(pruned_run, tmp_path):
     pytest.importorskip("qwix")
     exported = str(tmp_path / "int8.stablehlo")
-    result = _compress("quantize", "--workdir", pruned_run, "--calibration-steps", "2", "--batch-size", "128",
-                       "--eval-batches", "4", "--json", "-", "--export", "stablehlo", "--output", exported)
+    result = _compress("quantize", "--workdir", pruned_run, "--calibration_steps", "2", "--batch_size", "128",
+                       "--eval_batches", "4", "--json", "-", "--export", "stablehlo", "--output", exported)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["eval_examples"] == 512 and report["calibration_batches"] == 2

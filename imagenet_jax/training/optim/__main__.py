@@ -1,19 +1,18 @@
-"""Lists the optimizers and schedules config.optimizer.name / config.schedule.name accept, with their kwargs."""
+"""`python -m imagenet_jax.training.optim`: the optimizers command, `python -m imagenet_jax optimizers`
+(imagenet_jax/cli/optimizers.py): the optimizers and schedules config.optimizer.name / config.schedule.name accept."""
 
-from imagenet_jax.training.optim import OPTIMIZERS, SCHEDULES
-from imagenet_jax.training.optim.optimizers import optax_names
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
 
 
-def _describe(registry, name: str) -> str:
-    arguments = ", ".join(f"{key}={parameter.default!r}" for key, parameter in registry.accepted(name).items())
-    summary = (registry.get(name).__doc__ or "").strip().splitlines()[0]
-    return f"  {name}({arguments})\n      {summary}"
+def main(argv: Sequence[str] | None = None) -> int:
+    """Prints the optimizers and schedules with their kwargs; returns the exit code."""
+    from imagenet_jax.entry_points import forward
+
+    return forward("optimizers", argv, prog="python -m imagenet_jax.training.optim")
 
 
 if __name__ == "__main__":
-    print("config.optimizer.name (with config.optimizer.kwargs):")
-    print("\n".join(_describe(OPTIMIZERS, name) for name in OPTIMIZERS.names()))
-    others = [name for name in optax_names() if not OPTIMIZERS.is_registered(name)]
-    print(f"  and any optax optimizer, kwargs as in its signature: {', '.join(others)}")
-    print("config.schedule.name (with config.schedule.warmup_epochs and config.schedule.kwargs):")
-    print("\n".join(_describe(SCHEDULES, name) for name in SCHEDULES.names()))
+    sys.exit(main())
