@@ -49,7 +49,9 @@ class Evaluation(Protocol):
 @dataclasses.dataclass(frozen=True)
 class TrainStep:
     """step(state, batch, base_key, *extra) -> (state, metrics), with `extra` arguments (e.g. a distillation
-    teacher's variables) passed to every call with `extra_shardings`; metrics["finite"] flags NaN/Inf."""
+    teacher's variables) passed to every call with `extra_shardings`. metrics["finite"] (1.0 or 0.0) flags a
+    NaN/Inf step for config.nonfinite_policy; the other metrics (e.g. "loss", "learning_rate") are averaged over
+    each logging window and written as the train lines of metrics.jsonl."""
 
     step: Callable[..., tuple[TrainState, dict]]
     extra: tuple = ()

@@ -43,6 +43,7 @@ def average_train_metrics(window: list[dict]) -> dict[str, float]:
     kept = [metrics for metrics in window if metrics["finite"] >= 1]
     averaged_keys = [key for key in window[0] if key not in ("finite", "learning_rate")] if kept else []
     averages = {key: float(np.mean([metrics[key] for metrics in kept])) for key in averaged_keys}
-    averages["learning_rate"] = float(np.mean([metrics["learning_rate"] for metrics in window]))
+    if "learning_rate" in window[0]:  # a task's step may log no rate
+        averages["learning_rate"] = float(np.mean([metrics["learning_rate"] for metrics in window]))
     averages["skipped_steps"] = len(window) - len(kept)
     return averages
