@@ -13,7 +13,14 @@ import math
 
 import tensorflow as tf
 
-from imagenet_jax.data.ops import PreprocessContext, check_choice, check_number, check_order, decode, register_op
+from imagenet_jax.data.ops import (
+    PreprocessContext,
+    check_box_sampling,
+    check_choice,
+    check_number,
+    decode,
+    register_op,
+)
 
 MAX_LEVEL = 10.0
 FILL_GRAY = 128  # geometric ops of RandAugment/AutoAugment fill uncovered pixels with mid-gray.
@@ -316,13 +323,7 @@ def color_jitter(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, 
 
 def _check_random_erasing(options: dict, where: str = "") -> None:
     check_number(options, where, "probability", 0, 1)
-    check_number(options, where, "area_min", 0, 1, above=True)
-    check_number(options, where, "area_max", 0, 1, above=True)
-    check_order(options, where, "area_min", "area_max")
-    check_number(options, where, "ratio_min", 0, above=True)
-    check_number(options, where, "ratio_max", 0, above=True)
-    check_order(options, where, "ratio_min", "ratio_max")
-    check_number(options, where, "attempts", 1, integer=True)
+    check_box_sampling(options, where)
 
 
 @register_op("random_erasing", check=_check_random_erasing)

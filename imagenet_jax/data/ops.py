@@ -85,3 +85,14 @@ def check_order(options: Mapping[str, Any], where: str, low: str, high: str) -> 
     """ConfigError unless options[low] <= options[high] (a range's two ends)."""
     if options[low] > options[high]:
         raise ConfigError(f"{where}: {low}={options[low]!r} must be <= {high}={options[high]!r}.")
+
+
+def check_box_sampling(options: Mapping[str, Any], where: str) -> None:
+    """The area range (0, 1], aspect-ratio range (> 0) and attempts (>= 1) of ops that sample a box."""
+    check_number(options, where, "area_min", 0, 1, above=True)
+    check_number(options, where, "area_max", 0, 1, above=True)
+    check_order(options, where, "area_min", "area_max")
+    check_number(options, where, "ratio_min", 0, above=True)
+    check_number(options, where, "ratio_max", 0, above=True)
+    check_order(options, where, "ratio_min", "ratio_max")
+    check_number(options, where, "attempts", 1, integer=True)

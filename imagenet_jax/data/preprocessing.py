@@ -22,6 +22,7 @@ from imagenet_jax.data.ops import (  # noqa: F401  (PreprocessContext, op_names:
     OPS,
     Op,
     PreprocessContext,
+    check_box_sampling,
     check_number,
     check_order,
     decode,
@@ -184,13 +185,7 @@ def inception_crop_window(
 
 
 def _check_random_resized_crop(options: dict, where: str = "") -> None:
-    check_number(options, where, "area_min", 0, 1, above=True)
-    check_number(options, where, "area_max", 0, 1, above=True)
-    check_order(options, where, "area_min", "area_max")
-    check_number(options, where, "ratio_min", 0, above=True)
-    check_number(options, where, "ratio_max", 0, above=True)
-    check_order(options, where, "ratio_min", "ratio_max")
-    check_number(options, where, "attempts", 1, integer=True)
+    check_box_sampling(options, where)
     check_number(options, where, "max_upscale", 0)
 
 

@@ -35,7 +35,7 @@ def test_architectures_are_discovered_not_listed():
     # models/__init__.py imports no architecture module; the first lookup imports every module of the package.
     tree = ast.parse(Path(REPO, "imagenet_jax", "models", "__init__.py").read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"imagenet_jax.models.conv_lowering", "imagenet_jax.models.outputs",
-                        "imagenet_jax.models.registry"}, imported
+    assert imported <= {"imagenet_jax.models.conv_lowering", "imagenet_jax.models.from_config",
+                        "imagenet_jax.models.outputs", "imagenet_jax.models.registry"}, imported
     models.names()
     assert {"imagenet_jax.models.resnet", "imagenet_jax.models.vgg", "imagenet_jax.models.alexnet"} <= set(sys.modules)
