@@ -58,7 +58,7 @@ def load_weights(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, d
 def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     """Runs the chosen evaluators; writes evaluate.jsonl and the evaluators' files; returns {set: metrics}."""
     from imagenet_jax import models
-    from imagenet_jax.data import pipeline
+    from imagenet_jax.data import inputs
     from imagenet_jax.parallel import mesh as mesh_lib
     from imagenet_jax.storage.layout import RunLayout
 
@@ -68,8 +68,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, dict]:
         config.data_dir = args.data_dir
     config = evaluators.with_eval_flags(config, args.eval)
     evaluators.validate(config)
-    info = pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
-                                 config.eval_split)
+    info = inputs.load_dataset(config)
     num_classes = config.num_classes or info.num_classes
     model = models.model_from_config(config, num_classes)
     if args.init_from:

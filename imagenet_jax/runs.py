@@ -223,11 +223,9 @@ class Run:
     # Inputs.
     def dataset(self):
         """The run's dataset as the loop loads it (TFDS or folder info; prepares Fashion-MNIST offline)."""
-        from imagenet_jax.data import pipeline
+        from imagenet_jax.data import inputs
 
-        config = self.config
-        return pipeline.load_dataset(config.dataset, config.data_dir, config.manual_dir, config.train_split,
-                                     config.eval_split)
+        return inputs.load_dataset(self.config)
 
     def eval_batches(self, num_batches: int | None = 1, batch_size: int = 64) -> Iterator[dict[str, np.ndarray]]:
         """Batches of the main eval split after the run's eval preprocessing: {"image" uint8, "label", "mask"}."""

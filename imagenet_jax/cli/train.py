@@ -10,6 +10,7 @@ The classic form, `python -m imagenet_jax.main --config ...`, is the same comman
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 
@@ -63,10 +64,22 @@ def unknown_override(argv: list[str]) -> str | None:
                 break
             if part not in node:
                 missing = ".".join(key.split(".")[:depth + 1])
+                if depth == 0:  # a key that moved (e.g. an augmentation key, now an op) or a misspelled one
+                    from imagenet_jax.experiment.validate import unknown_key_message
+
+                    value = argument.partition("=")[2]
+                    return f"{argument}: {unknown_key_message({**config, part: _literal(value)}, part)}"
                 return (f"{argument}: config.{missing} is not a key of {known.config} (every key, with its default: "
                         "imagenet_jax/config/base.py)")
             node = node[part]
     return None
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def run(args: argparse.Namespace) -> int:

@@ -162,16 +162,21 @@ def _normalized(value):
 
 
 def _check_known_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict) -> None:
-    if any(key in MOVED_AUGMENTATION_KEYS for key in config.keys()):
-        raise ConfigError(moved_key_message(config))  # e.g. config.color_jitter: the op to append to the chain
     for key in config.keys():
         if key not in schema:
-            close = difflib.get_close_matches(key, list(schema.keys()), n=1)
-            hint = f" Did you mean config.{close[0]}?" if close else ""
-            moved = moved_keys(config_sections(config))
-            hint = f" It moved to {moved[key]}." if key in moved else hint
-            raise ConfigError(f"unknown config key config.{key}.{hint} Every key is listed in "
-                              "imagenet_jax/config/base.py.")
+            raise ConfigError(unknown_key_message(config, key))
+
+
+def unknown_key_message(config: ml_collections.ConfigDict | dict, key: str) -> str:
+    """One line for top-level config.<key>, which the schema lacks: where it moved, or the closest key."""
+    if key in MOVED_AUGMENTATION_KEYS:  # e.g. config.color_jitter: the op to append to the chain
+        return moved_key_message({name: value for name, value in config.items() if name in MOVED_AUGMENTATION_KEYS})
+    schema = get_base_config()
+    close = difflib.get_close_matches(key, list(schema.keys()), n=1)
+    hint = f" Did you mean config.{close[0]}?" if close else ""
+    moved = moved_keys(config_sections(config))
+    hint = f" It moved to {moved[key]}." if key in moved else hint
+    return f"unknown config key config.{key}.{hint} Every key is listed in imagenet_jax/config/base.py."
 
 
 def _choice(config: ml_collections.ConfigDict, key: str, choices) -> None:

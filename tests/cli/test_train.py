@@ -66,3 +66,14 @@ def test_front_door_train_reports_a_config_error_in_one_line_with_exit_2(tmp_pat
     assert done.returncode == EXIT_USER_ERROR, done.stderr[-3000:]
     assert done.stderr.strip().splitlines()[-1] == "error: config.batch_size=0 must be > 0."
     assert "Traceback" not in done.stderr
+
+
+def test_an_override_of_a_moved_or_misspelled_key_says_where_it_went():
+    def message(override: str) -> str:
+        return train.unknown_override(["train", "--config", "configs/default.py", override])
+
+    assert message("--config.color_jitter=0.4") == (
+        '--config.color_jitter=0.4: config.color_jitter was removed: append "|color_jitter(0.4)" to '
+        "config.train_preprocess.")
+    assert "It moved to config.model_options.aux_loss_weight" in message("--config.aux_loss_weight=0.3")
+    assert "Did you mean config.batch_size?" in message("--config.batch_sze=8")
