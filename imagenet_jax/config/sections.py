@@ -11,10 +11,6 @@ from types import MappingProxyType, ModuleType
 import ml_collections
 
 
-def _no_check(config: ml_collections.ConfigDict) -> None:
-    del config
-
-
 @dataclasses.dataclass(frozen=True)
 class ConfigSection:
     """A component's config keys: `validate(config)` raises ConfigError naming a bad key; `resume_safe` keys may
@@ -22,10 +18,9 @@ class ConfigSection:
     `moved_keys` maps a removed key to where it went, for the "unknown key" error."""
 
     name: str
-    validate: Callable[[ml_collections.ConfigDict], None] = _no_check
+    validate: Callable[[ml_collections.ConfigDict], None]
     resume_safe: frozenset[str] = frozenset()
     moved_keys: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
-
 
     @classmethod
     def from_module(cls, module: ModuleType) -> ConfigSection:

@@ -91,7 +91,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     preflight.check_free_disk(workdir, state_bytes, config.min_free_disk_gb)
 
     # Resume from the newest intact checkpoint, or start fresh.
-    checkpointer = Checkpointer(RunLayout.of(workdir).checkpoints, config.keep_checkpoints,
+    layout = RunLayout.of(workdir)
+    checkpointer = Checkpointer(layout.checkpoints, config.keep_checkpoints,
                                 also_keep_best=EARLY_STOPPING_BEST if config.early_stopping.metric else "")
     resolved_config = json.loads(config.to_json_best_effort())
     restored = checkpointer.restore_newest(  # the drift guard reads each checkpoint's config before its arrays
@@ -124,7 +125,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             checkpointer.close()
             return {}
     if process_index == 0:
-        write_text_atomically(RunLayout.of(workdir).config, json.dumps(resolved_config, indent=2, sort_keys=True))
+        write_text_atomically(layout.config, json.dumps(resolved_config, indent=2, sort_keys=True))
     logging.info("model %s, %d parameters; %d devices in %d processes; %d steps (%d per epoch), global batch %d",
                  config.model, sum(x.size for x in jax.tree.leaves(abstract_state.params)), jax.device_count(),
                  process_count, total_steps, steps_per_epoch, config.batch_size)

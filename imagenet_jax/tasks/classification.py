@@ -63,16 +63,12 @@ class Classification(Task):
     def load_data(self, config: ml_collections.ConfigDict, process_index: int,
                   process_count: int) -> ClassificationData:
         """config.dataset, prepared by process 0 alone while the others wait, minus the held-out examples."""
-
-        def load():
-            return inputs.load_dataset(config)
-
-        info = load() if process_index == 0 else None
+        info = inputs.load_dataset(config) if process_index == 0 else None
         if process_count > 1:
             from jax.experimental import multihost_utils
 
             multihost_utils.sync_global_devices("dataset prepared")
-        info = info or load()
+        info = info or inputs.load_dataset(config)
         return ClassificationData(info=inputs.apply_holdout(config, info), eval_info=info,
                                   num_classes=config.num_classes or info.num_classes)
 
