@@ -1,13 +1,14 @@
 """imagenet_jax: train image classifiers with JAX/Flax. The Python API (imagenet_jax/api.py) loads on first use:
 
     imagenet_jax.config.get(path, overrides)   imagenet_jax.train(config, workdir)   imagenet_jax.load_run(workdir)
+    imagenet_jax.load_sweep(sweep_dir)         # means over seeds with 95% intervals, as `sweep report` shows
 """
 
 from __future__ import annotations
 
 import importlib
 
-_API = {"load_run", "Run", "RestoredState"}
+_API = {"load_run", "load_sweep", "Run", "RestoredState"}
 
 
 def train(config, workdir, overrides=None) -> dict:

@@ -13,9 +13,10 @@ starts at LR 0.01 until training error is below 80% (~400 iterations) — here a
 have HIGHER training and test error: the degradation problem), so they have no figure here.
 Convolutions start from the paper's He et al. 2015 init (normal, variance 2/fan-in; flax's default has half that
 variance, which behind BatchNorm doubles the early effective LR and measurably slowed ResNet-56's first epochs).
-Differences: shortcuts that change dimensions are 1x1 projections (the paper's option B; it used option A,
-zero-padding identity, for CIFAR); CIFAR-10 must be prepared in TFDS (`cifar10`). At small scale on this repo's
-offline data: add `--config.dataset=fashion_mnist --config.image_size=28` (ABLATIONS.md).
+Shortcuts that change dimensions are the paper's option A for CIFAR (the identity, subsampled, with zero-padded
+new channels: `shortcut="zero_pad"`, no parameters); the variants "resnetN_b" use option B (1x1 projections).
+CIFAR-10 must be prepared in TFDS (`cifar10`). The same protocol at small scale on this repository's offline data,
+with seeds and intervals, is configs/ablations/degradation.py (ABLATIONS.md).
 """
 
 import ml_collections
@@ -28,11 +29,15 @@ PAPER = Paper(
     title="ResNet (He et al. 2016), CIFAR-10: plain vs residual, depth 20-110",
     source="He et al., CVPR 2016, Section 4.2, Fig. 6 and Table 6",
     metric="top1_error",
-    protocol="CIFAR-10 test set, single 32x32 view, 64k iterations at batch 128",
+    protocol="CIFAR-10 test set, single 32x32 view, 64k iterations at batch 128, option-A shortcuts",
+    dataset="CIFAR-10",
+    seeds=3,
+    baseline="resnet20",
 )
 VARIANTS = {
     "plain20": None, "plain32": None, "plain44": None, "plain56": None,
     "resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
+    "resnet20_b": None, "resnet56_b": None,  # option B (projection shortcuts): the paper's Table 6 used A
 }
 _TRAIN_IMAGES = 50_000  # CIFAR-10's training split: iteration counts of the paper become epochs here
 _BATCH = 128
@@ -43,15 +48,16 @@ def _epochs(iterations: int) -> float:
 
 
 def get_config(variant: str = "resnet20") -> ml_collections.ConfigDict:
-    """One network of the CIFAR-10 section: "plainN" or "resnetN" with N = 6n + 2."""
+    """One network of the CIFAR-10 section: "plainN", "resnetN" (option A) or "resnetN_b" with N = 6n + 2."""
     variant = select_variant(VARIANTS, variant, "resnet20")
-    depth = int(variant.removeprefix("plain").removeprefix("resnet"))
+    depth = int(variant.removeprefix("plain").removeprefix("resnet").removesuffix("_b"))
     blocks = (depth - 2) // 6
     config = get_base_config()
     config.model = "resnet_small"
     config.model_options = model_options(
         "resnet_small", stage_sizes=(blocks,) * 3, stage_widths=(16, 32, 64), stem_width=16, stem="small",
-        residual=variant.startswith("resnet"), zero_init_last_bn=False, conv_init="he_fan_in")
+        residual=variant.startswith("resnet"), zero_init_last_bn=False, conv_init="he_fan_in",
+        shortcut="projection" if variant.endswith("_b") else "zero_pad")
     config.dataset = "cifar10"
     config.image_size = 32
     config.crop_pct = 1.0

@@ -5,7 +5,9 @@ weights line up with it. Variant options:
   version:  "v1.5" | "v1" (stride in the first 1x1, the paper's and Keras') | "v2" (pre-activation)
   stem:     "imagenet" (7x7/2 + maxpool) | "deep" (ResNet-C: three 3x3) | "small" (3x3/1, no pool)
             | "small_pool" (3x3/1 then 2x2 max-pool: halves a 28-32 px input cheaply)
-  shortcut: "projection" (1x1 conv stride s) | "avgpool" (ResNet-D: 2x2 avg-pool then 1x1 conv)
+  shortcut: where the shape changes: "projection" (1x1 conv stride s: the paper's option B) | "avgpool"
+            (ResNet-D: 2x2 avg-pool then 1x1 conv) | "zero_pad" (the paper's option A, used for its CIFAR nets:
+            the identity subsampled by the stride, the new channels zeros; no parameters)
   residual: False gives the "plain" network of the paper's Table 2 (no shortcuts at all).
   dropout_rate: dropout before the classifier in training (timm's drop_rate); 0 by default, as published.
   stochastic_depth_rate: drop each residual branch per example in training with a probability rising linearly
@@ -40,7 +42,7 @@ from imagenet_jax.models.registry import register
 
 VERSIONS = ("v1", "v1.5", "v2")
 STEMS = ("imagenet", "deep", "small", "small_pool")
-SHORTCUTS = ("projection", "avgpool")
+SHORTCUTS = ("projection", "avgpool", "zero_pad")
 CONV_INITS = {
     "he_fan_out": nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
     "he_fan_in": nn.initializers.variance_scaling(2.0, "fan_in", "normal"),
@@ -162,11 +164,19 @@ class BottleneckBlock(ResNetBlock):
 
 
 def _shortcut(block: ResNetBlock, x, out_features: int, normalize: bool = True):
-    """Identity, or a projection when the shape changes (1x1 strided conv, or ResNet-D avg-pool + 1x1)."""
+    """Identity, or where the shape changes a projection (1x1 strided conv, ResNet-D avg-pool + 1x1) or zero padding."""
     strides = block.strides
     if not block.project:
         # Only Keras' ResNetV2 layout strides without projecting: its shortcut is a 1x1 max-pool.
         return x[:, ::strides, ::strides] if strides > 1 else x
+    if block.shortcut == "zero_pad":
+        # He et al. option A: parameter-free, so a plain and a residual net of one depth have the same weights.
+        x = x[:, ::strides, ::strides] if strides > 1 else x
+        extra = out_features - x.shape[-1]
+        if extra < 0:
+            raise ValueError(f"ResNet option shortcut='zero_pad' cannot shrink {x.shape[-1]} channels to "
+                             f"{out_features}; use shortcut='projection'")
+        return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, extra)))
     if block.shortcut == "avgpool" and strides > 1:
         # ResNet-D: average over the 2x2 window instead of skipping 3/4 of the activations.
         x = nn.avg_pool(x, (strides, strides), (strides, strides), padding="SAME", count_include_pad=False)

@@ -3,6 +3,7 @@ table carries exactly the numbers of each variant's metrics.jsonl, and cluster j
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from imagenet_jax.sweep import runner
 from imagenet_jax.sweep.report import collect, read_metrics
+from imagenet_jax.sweep.statistics import mean_interval
 from tests.conftest import REPO
 
 # A paper config over the embedded default (Fashion-MNIST): a plain and a residual net of the same depth.
@@ -108,10 +110,11 @@ def test_emit_slurm_writes_one_array_task_per_variant_with_the_overrides(tmp_pat
 def test_report_of_a_sweep_whose_variants_never_ran_shows_dashes(tmp_path, paper_config):
     workdir = str(tmp_path / "empty")
     runner.write_sweep_file(workdir, paper_config, ["plain", "residual"], [])
-    paper, results = collect(workdir)
-    assert paper.metric == "top1_error"
-    assert [(result.name, result.paper, result.ours, result.step) for result in results] == [
-        ("plain", 12.5, None, 0), ("residual", None, None, 0)]
+    report = collect(workdir)
+    assert report.paper.metric == "top1_error" and report.baseline == "plain"
+    assert [(summary.name, summary.paper, summary.ours, summary.verdict) for summary in report.variants] == [
+        ("plain", 12.5, None, "baseline"), ("residual", None, None, "not run")]
+    assert [run.step for summary in report.variants for run in summary.runs] == [0, 0]
 
 
 def test_variants_that_start_from_another_get_its_workdir_and_run_in_order_on_slurm(tmp_path):
@@ -126,7 +129,9 @@ def test_variants_that_start_from_another_get_its_workdir_and_run_in_order_on_sl
     slurm = _sweep("--config", "configs/papers/vgg_table3.py", "--workdir", workdir, "--emit", "slurm")
     assert slurm.returncode == 0, slurm.stderr
     script = open(os.path.join(workdir, "sweep.sbatch")).read()
-    assert "#SBATCH --array=0-11%1" in script and f"[b]={workdir}/a" in script
+    assert "#SBATCH --array=0-11%1" in script
+    init_from = next(line for line in script.splitlines() if line.startswith("INIT_FROM=("))
+    assert init_from.split()[3] == f"{workdir}/a"  # variant b (array task 2) starts from a
     assert subprocess.run(["bash", "-n", os.path.join(workdir, "sweep.sbatch")]).returncode == 0
 
 
@@ -136,3 +141,55 @@ def test_a_variant_whose_parent_has_not_finished_is_not_started(tmp_path):
     assert result.returncode == 1
     assert "starts from variant 'a', which has not finished" in result.stdout
     assert not os.path.exists(os.path.join(workdir, "b", "metrics.jsonl"))
+
+
+@pytest.mark.slow
+def test_a_sweep_with_seeds_trains_each_seed_in_its_own_directory_and_reports_their_interval(
+        tmp_path, paper_config, fashion_mnist_dir):
+    workdir = str(tmp_path / "seeded")
+    result = _sweep("--config", paper_config, "--workdir", workdir, "--seeds", "2", *_overrides(fashion_mnist_dir))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("[")] == [
+        "[1/4] plain/seed_0", "[2/4] residual/seed_0", "[3/4] plain/seed_1", "[4/4] residual/seed_1"]
+    finals = {}
+    for variant in ("plain", "residual"):
+        for seed in (0, 1):
+            run_dir = os.path.join(workdir, variant, f"seed_{seed}")
+            assert json.load(open(os.path.join(run_dir, "config.json")))["seed"] == seed
+            final = [line for line in read_metrics(os.path.join(run_dir, "metrics.jsonl")) if "best_top1" in line][-1]
+            finals.setdefault(variant, []).append(100 * (1 - final["top1"]))
+    # Seeds change the initialization and the data order, so two seeds of one variant differ.
+    assert finals["plain"][0] != finals["plain"][1]
+    report = collect(workdir)
+    for variant, values in finals.items():
+        expected = mean_interval(values)
+        assert report.variant(variant).ours.n == 2
+        assert (report.variant(variant).ours.low, report.variant(variant).ours.high) == pytest.approx(
+            (expected.low, expected.high), abs=1e-9)
+    again = _sweep("--config", paper_config, "--workdir", workdir, "--seeds", "2", *_overrides(fashion_mnist_dir))
+    assert again.returncode == 0 and again.stdout.count("finished earlier, skipped") == 4
+
+
+def test_emitted_commands_of_a_seeded_sweep_give_each_seed_its_directory_and_seed(tmp_path, paper_config):
+    workdir = str(tmp_path / "cluster")
+    result = _sweep("--config", paper_config, "--workdir", workdir, "--emit", "commands", "--seeds", "3")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("python")]
+    assert len(lines) == 6
+    assert lines[1].endswith(f"--workdir={workdir}/residual/seed_0 --config.seed=0")
+    assert lines[5].endswith(f"--workdir={workdir}/residual/seed_2 --config.seed=2")
+    slurm = _sweep("--config", paper_config, "--workdir", workdir, "--emit", "slurm", "--seeds", "3")
+    script = open(os.path.join(workdir, "sweep.sbatch")).read()
+    assert "#SBATCH --array=0-5" in script and subprocess.run(
+        ["bash", "-n", os.path.join(workdir, "sweep.sbatch")]).returncode == 0
+    assert slurm.returncode == 0 and "SEEDS=(--config.seed=0 --config.seed=0 --config.seed=1" in script
+
+
+def test_seeds_that_conflict_with_a_seed_override_or_the_sweeps_layout_are_refused(tmp_path, paper_config):
+    workdir = str(tmp_path / "conflict")
+    both = _sweep("--config", paper_config, "--workdir", workdir, "--seeds", "3", "--emit", "commands",
+                  "--config.seed=4")
+    assert both.returncode == 2 and "--config.seed and --seeds=3 both set the seed" in both.stderr
+    assert _sweep("--config", paper_config, "--workdir", workdir, "--emit", "commands").returncode == 0
+    relayout = _sweep("--config", paper_config, "--workdir", workdir, "--seeds", "3", "--emit", "commands")
+    assert relayout.returncode == 2 and "was started with 1 seed(s)" in relayout.stderr
