@@ -148,12 +148,12 @@ def test_pixel_ops_equal_timms_exactly_on_a_photo(timm_augment, photo, name, arg
 
 
 @pytest.mark.parametrize("name", sorted(augment.ENHANCE_OPS))
-def test_enhance_ops_match_timms_within_two_levels_on_a_photo(timm_augment, photo, name):
-    for factor in (0.1, 0.46, 1.0, 1.54, 1.9):  # the ends and two of the policy's factors
+def test_enhance_ops_match_timms_within_one_level_on_a_photo(timm_augment, photo, name):
+    for factor in (0.1, 0.46, 1.0, 1.54, 1.9):  # the ends, the identity and two of the policy's factors
         difference = np.abs(augment.apply_named(name, tf.constant(photo), factor).numpy().astype(int)
                             - _timm_op(timm_augment, name, photo, factor))
-        # Measured: max 1 (Color, Brightness, Contrast) or 2 (Sharpness), mean <= 0.5: rounding of the blend.
-        assert difference.max() <= 2 and difference.mean() < 0.6, (factor, difference.max(), difference.mean())
+        # Measured: max 1, mean <= 0.53 (PIL rounds the blend in 8-bit fixed point), 0 at factor 1.
+        assert difference.max() <= (1 if factor != 1.0 else 0) and difference.mean() < 0.6, (factor, difference.max())
 
 
 @pytest.mark.parametrize("name, arguments", [
