@@ -4,12 +4,24 @@ Keras ImageDataGenerator affine (rotation/shift/zoom/shear).
 Every op is registered in the preprocessing op registry (ops.py; usable in a chain as "randaugment(2, 9)"), checks
 its own arguments' ranges when the chain is parsed, and draws all its randomness from the stateless seed it is
 given, so augmentation stays a pure function of (run seed, position).
-Magnitudes follow the RandAugment convention: a level m in [0, 10] scales each op's maximum linearly.
+
+The published policies, tested entry by entry against timm 1.0's tables and its PIL ops (timm is a test dependency;
+tests/data/test_augment_policies_vs_timm.py):
+- AutoAugment is the paper's ImageNet policy (Cubuk et al. 2019, "AutoAugment", appendix) with the paper's level
+  ranges: timm's "original" policy, not the TF TPU EfficientNet "v0" policy (a different set of sub-policies).
+- RandAugment is the paper's (Cubuk et al. 2020): its 14 ops, each of the `num_ops` drawn ops applied, at a level m in
+  [0, 10] that scales each op's maximum linearly (timm's M/10), every op stronger as m grows: timm's "increasing"
+  ops (`rand-mM-inc1`). The differences from timm, each named in the tests: Identity where timm has Invert and
+  SolarizeAdd (the paper's list); Posterize keeps 8 down to 4 bits, not 4 down to 0; timm applies each drawn op with
+  probability 0.5 and may add noise to M (its `mstd`), the paper and we do not.
+In both, the signed ops (rotate, shear, translate and RandAugment's enhancement factors) take either sign with
+probability 1/2, as in timm and TF; the geometric ops fill uncovered pixels with gray 128 and interpolate bilinearly.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -156,15 +168,16 @@ def rotate(image: tf.Tensor, degrees, **kwargs) -> tf.Tensor:
 
 
 def shear_x(image: tf.Tensor, amount, **kwargs) -> tf.Tensor:
-    """Shifts row y by amount * (y - center) pixels horizontally."""
+    """Output pixel (x, y) reads input (x + amount * y, y), y measured from the top edge (PIL's and TF's shear)."""
     amount = tf.cast(amount, tf.float32)
-    return transform(image, _centered(image, tf.stack([[1.0, amount], [0.0, 1.0]])), **kwargs)
+    # Index coordinates put pixel centers at integers, so the top edge is y = -0.5.
+    return transform(image, tf.stack([[1.0, amount, 0.5 * amount], [0.0, 1.0, 0.0]]), **kwargs)
 
 
 def shear_y(image: tf.Tensor, amount, **kwargs) -> tf.Tensor:
-    """Shifts column x by amount * (x - center) pixels vertically."""
+    """Output pixel (x, y) reads input (x, y + amount * x), x measured from the left edge (PIL's and TF's shear)."""
     amount = tf.cast(amount, tf.float32)
-    return transform(image, _centered(image, tf.stack([[1.0, 0.0], [amount, 1.0]])), **kwargs)
+    return transform(image, tf.stack([[1.0, 0.0, 0.0], [amount, 1.0, 0.5 * amount]]), **kwargs)
 
 
 def translate(image: tf.Tensor, dx, dy, **kwargs) -> tf.Tensor:
@@ -175,14 +188,11 @@ def translate(image: tf.Tensor, dx, dy, **kwargs) -> tf.Tensor:
 
 # ------------------------------------------------------------------------ RandAugment / AutoAugment op set
 
-_SIGNED = {"Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY", "Color", "Contrast", "Brightness", "Sharpness"}
+ENHANCE_OPS = {"Color": saturation, "Contrast": contrast, "Brightness": brightness, "Sharpness": sharpness}
 
 
-def apply_named(name: str, image: tf.Tensor, level, sign) -> tf.Tensor:
-    """Applies RandAugment/AutoAugment op `name` at `level` in [0, 10]; `sign` (+1/-1) orients signed ops."""
-    fraction = tf.cast(level, tf.float32) / MAX_LEVEL
-    signed = fraction * tf.cast(sign, tf.float32) if name in _SIGNED else fraction
-    size = tf.cast(tf.shape(image), tf.float32)
+def apply_named(name: str, image: tf.Tensor, argument=None) -> tf.Tensor:
+    """Applies op `name` with `argument` as timm's PIL op of that name takes it (see the level tables below)."""
     if name == "Identity":
         return image
     if name == "AutoContrast":
@@ -191,27 +201,72 @@ def apply_named(name: str, image: tf.Tensor, level, sign) -> tf.Tensor:
         return equalize(image)
     if name == "Invert":
         return invert(image)
-    if name == "Rotate":
-        return rotate(image, 30.0 * signed)
-    if name == "Posterize":  # level 10 keeps 4 bits, level 0 all 8
-        return posterize(image, 8 - tf.cast(tf.round(4.0 * fraction), tf.int32))
-    if name == "Solarize":  # level 10 inverts everything, level 0 nothing
-        return solarize(image, 256 - tf.cast(tf.round(256.0 * fraction), tf.int32))
-    if name in ("Color", "Contrast", "Brightness", "Sharpness"):
-        factor = 1.0 + 0.9 * signed  # in [0.1, 1.9]
-        return {"Color": saturation, "Contrast": contrast, "Brightness": brightness, "Sharpness": sharpness}[name](
-            image, factor)
+    if name == "Rotate":  # degrees, counter-clockwise
+        return rotate(image, argument)
+    if name == "Posterize":  # bits kept
+        return posterize(image, argument)
+    if name == "Solarize":  # values >= threshold are inverted
+        return solarize(image, argument)
+    if name in ENHANCE_OPS:  # factor: 1 is the identity
+        return ENHANCE_OPS[name](image, argument)
     if name == "ShearX":
-        return shear_x(image, 0.3 * signed)
+        return shear_x(image, argument)
     if name == "ShearY":
-        return shear_y(image, 0.3 * signed)
-    if name == "TranslateX":
-        return translate(image, 0.45 * signed * size[1], 0.0)
-    if name == "TranslateY":
-        return translate(image, 0.0, 0.45 * signed * size[0])
+        return shear_y(image, argument)
+    size = tf.cast(tf.shape(image), tf.float32)
+    if name == "TranslateX":  # a fraction of the width; positive moves the content left (PIL's affine offset)
+        return translate(image, -tf.cast(argument, tf.float32) * size[1], 0.0)
+    if name == "TranslateY":  # a fraction of the height; positive moves the content up
+        return translate(image, 0.0, -tf.cast(argument, tf.float32) * size[0])
     raise ValueError(f"unknown augmentation op {name!r}")
 
 
+def _by_sign(sign, positive: float, negative: float):
+    # Both values are computed in Python (float64) and only then become float32: the same argument whether the
+    # sign is a Python number or a drawn tensor.
+    if isinstance(sign, (int, float)):
+        return positive if sign > 0 else negative
+    return tf.where(sign > 0, positive, negative)
+
+
+def _signed(maximum: float) -> Callable:
+    return lambda level, sign: _by_sign(sign, maximum * level / MAX_LEVEL, -maximum * level / MAX_LEVEL)
+
+
+# The argument of each op that takes one, at level m in [0, MAX_LEVEL] with sign +1 or -1 (drawn 50/50 per use);
+# entry by entry equal to timm's level-to-argument functions (tests/data/test_augment_policies_vs_timm.py).
+_GEOMETRY_LEVELS = {
+    "Rotate": _signed(30.0),  # degrees
+    "ShearX": _signed(0.3),
+    "ShearY": _signed(0.3),
+    "TranslateX": _signed(0.45),  # fraction of the width
+    "TranslateY": _signed(0.45),
+}
+# RandAugment: every op grows stronger with the magnitude (timm's "increasing" ops, its `rand-m9-inc1`).
+RANDAUGMENT_LEVELS = {
+    **_GEOMETRY_LEVELS,
+    # Bits kept, 8 (identity) down to 4: the AutoAugment paper's range, as torchvision's RandAugment; timm's
+    # PosterizeIncreasing keeps 4 bits fewer (TF research's range 4 down to 0, where 0 bits is a black image).
+    "Posterize": lambda level, sign: 8 - int(4 * level / MAX_LEVEL),
+    "Solarize": lambda level, sign: 256 - int(256 * level / MAX_LEVEL),  # threshold 256 (identity) down to 0
+    **dict.fromkeys(ENHANCE_OPS, lambda level, sign: _by_sign(  # factor 1 +- 0.9
+        sign, 1.0 + 0.9 * level / MAX_LEVEL, 1.0 - 0.9 * level / MAX_LEVEL)),
+}
+# AutoAugment: the paper's ranges, in which a higher level is not always stronger (timm's "original" policy).
+AUTOAUGMENT_LEVELS = {
+    **_GEOMETRY_LEVELS,
+    "Posterize": lambda level, sign: 4 + int(4 * level / MAX_LEVEL),  # bits kept, 4 up to 8
+    "Solarize": lambda level, sign: int(256 * level / MAX_LEVEL),  # threshold 0 (invert all) up to 256 (identity)
+    **dict.fromkeys(ENHANCE_OPS, lambda level, sign: 0.1 + 1.8 * level / MAX_LEVEL),  # factor 0.1 up to 1.9
+}
+
+
+def level_argument(levels: dict, name: str, level: float, sign=1.0):
+    """The argument op `name` takes at `level` and `sign` under the table `levels`; None for ops without one."""
+    return levels[name](level, sign) if name in levels else None
+
+
+# The 14 ops of the RandAugment paper (Cubuk et al. 2020, section 3).
 RANDAUGMENT_OPS = ("Identity", "AutoContrast", "Equalize", "Rotate", "Solarize", "Color", "Posterize", "Contrast",
                    "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateX", "TranslateY")
 
@@ -261,14 +316,14 @@ def _check_randaugment(options: dict, where: str = "") -> None:
 @register_op("randaugment", check=_check_randaugment)
 def randaugment(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, num_ops: int = 2,
                 magnitude: float = 9.0) -> tf.Tensor:
-    """RandAugment (Cubuk et al. 2020): `num_ops` ops drawn uniformly from 14, each at level `magnitude`."""
+    """RandAugment (Cubuk et al. 2020): `num_ops` ops drawn uniformly from 14, each applied at level `magnitude`."""
     image = decode(image, context.channels)
     for layer_seed in tf.unstack(_seeds(seed, max(int(num_ops), 1))[: int(num_ops)]):
         choice_seed, sign_seed = tf.unstack(_seeds(layer_seed, 2))
         index = tf.cast(tf.floor(_uniform(choice_seed) * len(RANDAUGMENT_OPS)), tf.int32)
         sign = _random_sign(sign_seed)
-        branches = [lambda name=name, image=image, sign=sign: apply_named(name, image, magnitude, sign)
-                    for name in RANDAUGMENT_OPS]
+        branches = [lambda name=name, image=image, sign=sign: apply_named(
+            name, image, level_argument(RANDAUGMENT_LEVELS, name, magnitude, sign)) for name in RANDAUGMENT_OPS]
         image = tf.ensure_shape(tf.switch_case(tf.minimum(index, len(RANDAUGMENT_OPS) - 1), branches), image.shape)
     return image
 
@@ -294,7 +349,7 @@ def autoaugment(image: tf.Tensor, seed: tf.Tensor, context: PreprocessContext, p
         for step, (name, probability, level) in enumerate(steps):
             sign = tf.where(draws[step, 1] < 0.5, -1.0, 1.0)
             def apply(name=name, level=level, image=image, sign=sign):
-                return apply_named(name, image, level, sign)
+                return apply_named(name, image, level_argument(AUTOAUGMENT_LEVELS, name, level, sign))
 
             image = tf.cond(draws[step, 0] < probability, apply, lambda image=image: image)
         return image
