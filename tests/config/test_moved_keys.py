@@ -30,6 +30,14 @@ def _digest(config_json: dict) -> str:
 
 # Keys added later by issue 20 at the value the code had before (config.task: the loop's only task then).
 ADDED_AT_OLD_BEHAVIOUR = {"task": "classification"}
+# Config files changed on purpose after the move, with why: only their chain's consistency is checked.
+CHANGED_ON_PURPOSE = {
+    "configs/papers/resnet_cifar.py": "issue 21: the paper's option-A shortcuts, option B as variants, 3 seeds",
+    "configs/ablations/fashion_mnist.py": "issue 21: 3 seeds, no per-run HTML report",
+    "configs/papers/vgg_table3.py": "issue 21: dense evaluation, PCA colour augmentation, net-A initialization",
+}
+# Config files added after the move.
+ADDED_LATER = {"configs/ablations/degradation.py", "configs/papers/fixres.py"}
 
 
 def _json(argument: str) -> dict:
@@ -42,6 +50,9 @@ def _json(argument: str) -> dict:
 @pytest.mark.parametrize("argument", sorted(BEFORE))
 def test_every_config_is_unchanged_and_its_chain_is_the_one_train_chain_made(argument):
     config = load_config_file(os.path.join(REPO, argument))
+    if argument.split(":")[0] in CHANGED_ON_PURPOSE:
+        assert config.train_preprocess == inputs.train_chain(config)
+        return
     assert config.train_preprocess == inputs.train_chain(config) == BEFORE[argument]["train_chain"]
     assert _digest(_json(argument)) == BEFORE[argument]["config_sha256"], (
         f"{argument} differs from its config at bdc829b: compare with `git show bdc829b:{argument.split(':')[0]}`")
@@ -52,8 +63,10 @@ def test_every_config_file_and_variant_is_recorded():
     for folder in ("configs", "configs/papers", "configs/ablations"):
         for name in sorted(os.listdir(os.path.join(REPO, folder))):
             path = f"{folder}/{name}"
-            if name.endswith(".py") and path != "configs/imagenet.py":  # imagenet.py: the next test
-                assert path in recorded, path
+            if name.endswith(".py") and path != "configs/imagenet.py" and path not in ADDED_LATER:
+                assert path in recorded, path  # imagenet.py: the next test
+                if path in CHANGED_ON_PURPOSE:
+                    continue
                 variants = getattr(load_config_module(os.path.join(REPO, path)), "VARIANTS", ())
                 assert {f"{path}:{variant}" for variant in variants} <= set(BEFORE), path
 
