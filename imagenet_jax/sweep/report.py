@@ -185,7 +185,8 @@ def markdown_table(report: SweepReport) -> str:
     paper = report.paper
     unit = paper.metric.replace("_", " ") + " %"
     paper_column = f"paper {unit} ({paper.dataset or 'dataset not stated'})"
-    compare = report.comparable_to_paper
+    has_figures = any(summary.paper is not None for summary in report.variants)
+    compare = report.comparable_to_paper and has_figures
     header = [
         f"# {paper.title}", "",
         f"Source: {paper.source}. Paper's protocol: {paper.protocol}.",
@@ -194,7 +195,7 @@ def markdown_table(report: SweepReport) -> str:
         f"{CONFIDENCE:.0%} t interval, and Δ = variant − {report.baseline} with Welch's {CONFIDENCE:.0%} interval "
         f"({'lower' if paper.lower_is_better else 'higher'} is better).",
     ]
-    if not compare and any(summary.paper is not None for summary in report.variants):
+    if not report.comparable_to_paper and has_figures:
         header.append(f"The paper's figures are for {paper.dataset or 'another dataset'}, ours for "
                       f"{report.dataset or 'the data this sweep runs on'}: read them side by side, not as a "
                       "difference.")

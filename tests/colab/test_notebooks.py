@@ -63,9 +63,13 @@ def test_ablation_runs_headless_and_shows_the_report(fashion_mnist_dir, tmp_path
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     tables = [output["data"]["text/markdown"] for output in outputs if "text/markdown" in output.get("data", {})]
     assert len(tables) == 1 and "baseline" in tables[0] and "label_smoothing" in tables[0]
+    assert "Δ vs baseline [95% CI]" in tables[0]
+    row = next(line for line in tables[0].splitlines() if line.startswith("| label_smoothing "))
+    assert row.split("|")[4].strip() == "2"  # n: both seeds finished and entered the interval
     assert any("image/png" in output.get("data", {}) for output in outputs)
     for variant in ("baseline", "label_smoothing"):
-        assert os.path.exists(tmp_path / "ablation" / variant / "sweep_status.json")
+        for seed in (0, 1):
+            assert os.path.exists(tmp_path / "ablation" / variant / f"seed_{seed}" / "sweep_status.json")
 
 
 @pytest.mark.slow
