@@ -2,7 +2,8 @@
 
     python -m imagenet_jax.main --config configs/alexnet.py --workdir DIR --config.data_dir=TFDS_DIR
 
-Expect ~56.5% top-1 (torchvision's weights: 56.52%). The paper's LRN: --config.model_options.lrn=True.
+Published, not measured here: 56.52% top-1, torchvision's
+IMAGENET1K_V1 weights (its model card). The paper's LRN: --config.model_options.lrn=True.
 """
 
 import os

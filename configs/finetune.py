@@ -23,8 +23,11 @@ Every array whose path and shape match is loaded; the classifier of another clas
 Variants: --config.linear_probe=True (train only the classifier; BatchNorm frozen in inference mode, a higher
 learning rate such as 0.1 suits it), --config.freeze='("stem_.*", "stage1_.*")' (freeze early layers), or
 discriminative rates --config.lr_multipliers='(("stem_.*|stage1_.*", 0.1), ("stage2_.*", 0.3))'.
-Expect (RESULTS.md, "Transfer learning"): resnet_small pretrained on Fashion-MNIST classes 0-7 and fine-tuned on
-classes 8-9 beats the same budget from scratch.
+Measured (RESULTS.md, "Transfer learning", 2026-12-01, one seed): resnet_small pretrained on Fashion-MNIST
+classes 0-7, then 40 steps of batch 50 on 200 images of classes 8-9, test top-1 on their 2,000 test images:
+this config as shipped (LR 0.01 @256) 97.40%, below training from scratch (configs/default.py, LR 0.1 @256)
+98.70%; fine-tuning at LR 0.1 @256 99.15%; linear probe at LR 0.1 @256 95.30%. So at this budget the shipped LR
+does not beat scratch; --config.learning_rate=0.1 does, by 0.45 points on one seed.
 """
 
 import os

@@ -14,6 +14,8 @@ default workdir is runs/imagenet/VARIANT. Each model trains at its published res
 - AlexNet, GoogLeNet (with its auxiliary classifiers), torchvision's VGG-11 ... VGG-19(_bn), and any model no row
   names: torchvision_classic (batch 256, SGD 0.01, step x0.1 every 30 epochs, 90 epochs).
 configs/resnet50.py, configs/vgg16.py and the other per-model files are these variants under their old names.
+No variant has been trained on ImageNet in this repository: the top-1 figures in those files' docstrings are
+published ones (torchvision's weights, the VGG paper), each labelled with its source.
 """
 
 from __future__ import annotations

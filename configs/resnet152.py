@@ -3,7 +3,8 @@ optimizer state.
 
     python -m imagenet_jax.main --config configs/resnet152.py --workdir DIR --config.data_dir=TFDS_DIR
 
-Expect ~78.5% top-1 (torchvision V1 weights: 78.31%; V2 recipe: 82.28%).
+Not measured here. Published: 78.31% top-1, torchvision's IMAGENET1K_V1 weights (step schedule, not this
+recipe); 82.28% with its longer IMAGENET1K_V2 recipe.
 """
 
 import os

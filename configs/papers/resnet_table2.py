@@ -12,7 +12,7 @@ iterations (~120 epochs), weight decay 1e-4, no dropout, BN after every conv, sc
 Differences here: the LR drops at epochs 30/60/90 of 120 (the paper's plateaus are not published); dimension-
 increasing shortcuts are 1x1 projections (option B; Table 2 used option A, zero-padding — Table 3 gives ResNet-34
 B at 24.52); evaluation is one 224 center crop of the 256 px resize, not 10 crops, so expect ~1-2 points higher
-errors than the table.
+errors than the table (an estimate, not measured here).
 """
 
 import ml_collections
