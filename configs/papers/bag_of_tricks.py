@@ -26,6 +26,7 @@ PAPER = Paper(
     source="He et al., CVPR 2019, Tables 4, 5 and 6",
     metric="top1",
     protocol="ImageNet validation, 224 center crop of 256, 120 epochs (mixup: 200)",
+    dataset="ImageNet",
 )
 VARIANTS = {
     "baseline": 75.87, "linear_scaling": 75.17, "warmup": 75.93, "zero_gamma": 76.19, "no_bias_decay": 76.16,

@@ -24,6 +24,7 @@ PAPER = Paper(
     source="Goyal et al., arXiv:1706.02677, Table 1",
     metric="top1_error",
     protocol="ImageNet validation, 224 center crop, 90 epochs, mean of 5 runs",
+    dataset="ImageNet",
 )
 VARIANTS = {"kn256": 23.60, "kn8k": 23.74}
 

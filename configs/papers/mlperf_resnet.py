@@ -20,6 +20,7 @@ PAPER = Paper(
     source="MLPerf Training rules (image classification), quality target",
     metric="top1",
     protocol="ImageNet validation, 224 center crop, target 75.9% top-1",
+    dataset="ImageNet",
 )
 VARIANTS = {"lars_b3200": 75.9}
 

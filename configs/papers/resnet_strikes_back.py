@@ -23,6 +23,7 @@ PAPER = Paper(
     source="Wightman, Touvron & Jégou, arXiv:2110.00476, Table 1",
     metric="top1",
     protocol="ImageNet validation, 224 px, crop ratio 0.95",
+    dataset="ImageNet",
 )
 VARIANTS = {"a1": 80.4, "a2": 79.8, "a3": 78.1}
 _PROCEDURES = {  # epochs, train size, LR, weight decay, label smoothing, mixup, stochastic depth, RandAugment M,

@@ -26,6 +26,7 @@ PAPER = Paper(
     source="He et al., CVPR 2016, Table 2",
     metric="top1_error",
     protocol="ImageNet validation, 10-crop testing, ~120 epochs",
+    dataset="ImageNet",
 )
 VARIANTS = {"plain18": 27.94, "plain34": 28.54, "resnet18": 27.88, "resnet34": 25.03}
 

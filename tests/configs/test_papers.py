@@ -30,6 +30,9 @@ def test_the_five_papers_and_the_cifar_section_are_there():
 def test_every_variant_of_a_paper_config_validates_and_carries_the_papers_figure(name):
     module = load_config_module(PAPERS[name])
     assert isinstance(module.PAPER, Paper) and module.PAPER.metric in METRICS
+    # The paper's figures are labelled with the dataset they were measured on (the report never subtracts ours
+    # from another dataset's).
+    assert module.PAPER.dataset or all(figure is None for figure in module.VARIANTS.values())
     assert module.__doc__ and "python -m imagenet_jax" in module.__doc__  # the command to run it
     for variant, figure in module.VARIANTS.items():
         assert figure is None or 0 < figure < 100
