@@ -3,6 +3,9 @@
     python -m imagenet_jax.main --config configs/alexnet.py --workdir DIR --config.data_dir=TFDS_DIR
 
 Expect ~56.5% top-1 (torchvision's weights: 56.52%). The paper's LRN: --config.model_options.lrn=True.
+This is torchvision's recipe (random-resized crops, flips), not the paper's augmentation; the paper's (Sec. 4.1:
+random 224 crops of the 256 image, flips, and the PCA colour shift, op pca_lighting in imagenet_jax/data/lighting.py):
+--config.train_preprocess='scale_jitter_crop(256, 256)|flip_lr|pca_lighting(0.1)'.
 """
 
 import os
