@@ -29,6 +29,7 @@ class VariantResult:
     images_seen: int
     train_curve: list[tuple[float, float]]  # (epoch or step, train loss)
     eval_curve: list[tuple[float, float]]  # (epoch or step, eval top-1 in percent)
+    scored_by: str = ""  # the main eval set's evaluator (config.main_eval), e.g. "multicrop (mode=dense, resize=256)"
 
 
 def read_metrics(path: str) -> list[dict]:
@@ -61,7 +62,14 @@ def variant_result(workdir: str, name: str, paper: Paper, figure: float | None) 
         images_seen=last_step * int(config.get("batch_size", 0)),
         train_curve=[(x(line), line["loss"]) for line in train],
         eval_curve=[(x(line), 100.0 * line["top1"]) for line in main_eval],
+        scored_by=_evaluator(config.get("main_eval") or {"type": "classification"}) if config else "",
     )
+
+
+def _evaluator(entry: dict) -> str:
+    """ "classification (center crop)", or the type with its options: "multicrop (mode=dense, resize=256)"."""
+    options = ", ".join(f"{key}={value}" for key, value in entry.items() if key != "type")
+    return f"{entry.get('type', '')} ({options or 'center crop'})"
 
 
 def collect(workdir: str) -> tuple[Paper, list[VariantResult]]:
@@ -81,7 +89,9 @@ def markdown_table(paper: Paper, results: list[VariantResult], overrides: list[s
     header = [
         f"# {paper.title}", "",
         f"Source: {paper.source}. Paper's protocol: {paper.protocol}.",
-        f"Ours: final evaluation on each variant's main eval set (center crop){_overrides_note(overrides)}.", "",
+        f"Ours: final evaluation on each variant's main eval set, scored by "
+        f"{'; '.join(sorted({result.scored_by for result in results if result.scored_by})) or 'its main_eval'}"
+        f"{_overrides_note(overrides)}.", "",
         f"| variant | paper {unit} | ours {unit} | ours − paper | eval set | train top-1 error % | epochs | steps "
         "| wall time | images seen |",
         "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",

@@ -84,6 +84,28 @@ def test_sweep_runs_each_variant_skips_finished_ones_and_reports_their_numbers(
         assert rows[variant][6] == "6"  # steps
         assert rows[variant][8] == f"{6 * 32:,}"  # images seen
     assert rows["plain"][2] == f"{float(rows['plain'][1]) - 12.5:+.2f}"
+    assert "main eval set, scored by classification (center crop)" in table
+
+
+def test_the_report_says_which_evaluator_scored_each_main_eval(tmp_path):
+    import json
+
+    from imagenet_jax.sweep.paper import Paper
+    from imagenet_jax.sweep.report import markdown_table, variant_result
+
+    paper = Paper(title="T", source="S", metric="top1_error", protocol="dense")
+    for name, main_eval in (("a", {"type": "multicrop", "mode": "dense", "resize": 256}), ("old", None)):
+        os.makedirs(tmp_path / name)
+        config = {"batch_size": 8, **({"main_eval": main_eval} if main_eval else {})}  # "old": before main_eval
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+        (tmp_path / name / "metrics.jsonl").write_text(json.dumps(
+            {"split": "validation", "step": 4, "top1": 0.75, "top5": 0.9, "best_top1": 0.75}) + "\n")
+    results = [variant_result(str(tmp_path), name, paper, 30.0) for name in ("a", "old")]
+    assert [result.scored_by for result in results] == ["multicrop (mode=dense, resize=256)",
+                                                        "classification (center crop)"]
+    assert results[0].ours == 25.0
+    assert ("main eval set, scored by classification (center crop); multicrop (mode=dense, resize=256)."
+            in markdown_table(paper, results, []))
 
 
 def test_unknown_variant_is_an_error_listing_the_variants(tmp_path, paper_config):
