@@ -1,4 +1,5 @@
-"""Evaluators: a registry of named evaluations, configured per eval set by `config.evals.<set>.type`."""
+"""Evaluators: a registry of named evaluations, configured per eval set by `config.evals.<set>.type` (the main set's
+by `config.main_eval.type`)."""
 
 from imagenet_jax.data.holdout import holdout_examples
 from imagenet_jax.evaluators.base import EvalContext, Evaluator

@@ -4,6 +4,7 @@ three FC layers (config.init_from_layers), the rest at their fresh initializatio
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -55,6 +56,7 @@ def test_only_the_nets_started_from_a_load_a_selection_of_layers():
         assert layers == (NET_A_LAYERS if from_a else set()), variant
 
 
+@functools.cache
 def _variables(name: str, seed: int) -> dict:
     # The paper's conv stacks at 32 px, with small FC layers (fc1 over a 1x1 map) so the test stays light.
     model = models.create(name, num_classes=10, classifier_width=64, pooled_size=1)
@@ -65,6 +67,7 @@ def _flat(variables: dict) -> dict[str, np.ndarray]:
     return {path: np.asarray(value) for path, value in traverse_util.flatten_dict(variables["params"], sep="/").items()}
 
 
+@pytest.mark.slow  # three VGG conv stacks initialized on the CPU: ~40 s
 @pytest.mark.parametrize("deeper", ["vgg_b", "vgg_d"])
 def test_the_deeper_net_takes_net_a_first_four_convs_and_fc_layers_bit_equal_and_keeps_the_rest(deeper):
     net_a, fresh = _flat(_variables("vgg_a", seed=1)), _variables(deeper, seed=2)
