@@ -9,16 +9,22 @@ C 28.1/9.4 (S=256), 28.1/9.3 (S=384), 27.3/8.8 (S~[256,512], Q=384); D 27.0/8.8,
 26.9/8.7, 25.5/8.0. Protocol (Section 3.1): batch 256, SGD momentum 0.9, weight decay 5e-4, dropout 0.5 on the first
 two FC layers, LR 0.01 divided by 10 three times when the validation accuracy stopped improving, 370k iterations
 (74 epochs); each training image is rescaled isotropically to short side S (fixed 256 or 384, or per image
-~U[256, 512]: scale jitter), then a random 224 crop and flip (plus RGB colour shift, not implemented here). A is
-trained from random initialisation; B-E start from a trained A; the S=384 nets start from the S=256 net with LR
-0.001, the scale-jittered nets from the S=384 net. In a sweep these run in order and `init_from="sweep:NAME"` is
-the finished variant's workdir; run alone, pass --config.init_from=WORKDIR_OF_NAME.
+~U[256, 512]: scale jitter), then a random 224 crop, a flip and AlexNet's RGB colour shift (op pca_lighting(0.1):
+Krizhevsky et al.'s PCA augmentation with the ImageNet eigen-decomposition of fb.resnet.torch). A is trained from
+random initialisation; B-E start from a trained A: its first four convolutional layers and its three FC layers,
+the intermediate layers random (config.init_from_layers; A's first four are conv1_1, conv2_1, conv3_1, conv3_2,
+loaded into the layers of the same name and shape in the deeper net: block1_conv1, block2_conv1, block3_conv1,
+block3_conv2; the deeper net's own first four, conv1_1, conv1_2, conv2_1, conv2_2, have no counterpart in A of
+the same shape). The S=384 nets start from the S=256 net (every layer) with LR 0.001, the scale-jittered nets
+from the S=384 net. In a sweep these run in order and `init_from="sweep:NAME"` is the finished variant's workdir;
+run alone, pass --config.init_from=WORKDIR_OF_NAME. Testing is the paper's dense evaluation (Sec. 3.2;
+config.main_eval, the number the sweep reports): the FC layers applied as convolutions over the short-side-Q
+image and its mirror, the class-score maps averaged spatially and the two softmaxes averaged.
 Differences: the LR is divided by 10 (at most 3 times) after 5 evaluations (epochs) without a 0.1-point gain in
 the main eval set's top-1 (config.lr_plateau; the paper publishes no patience; like the paper, the drops watch
 the reported validation set: --eval minival=classification,holdout=N --config.lr_plateau.metric=minival/top1
-watches a held-out part of train instead); loading from A copies
-every layer whose name and shape match (the paper: A's first four conv and the three FC layers); testing is one
-224 center crop of the short-side-Q image, not the paper's dense evaluation over the whole image.
+watches a held-out part of train instead); the dense evaluation sees the central Q x Q square of the short-side-Q
+image rather than the whole rectangle (one shape per batch; imagenet_jax/evaluators/multicrop.py).
 """
 
 import ml_collections
@@ -31,7 +37,8 @@ PAPER = Paper(
     title="VGG (Simonyan & Zisserman 2015), Table 3: single test scale",
     source="Simonyan & Zisserman, ICLR 2015, Table 3",
     metric="top1_error",
-    protocol="ImageNet validation, dense evaluation at test scale Q (Q = S; 384 for S ~ [256, 512]), 74 epochs",
+    protocol="ImageNet validation, single-scale dense evaluation (FC layers as convolutions over the image at test "
+             "scale Q and its mirror; Q = S, 384 for S ~ [256, 512]), 74 epochs",
 )
 VARIANTS = {
     "a": 29.6, "a_lrn": 29.7, "b": 28.7,
@@ -40,6 +47,9 @@ VARIANTS = {
     "e_256": 27.3, "e_384": 26.9, "e_jitter": 25.5,
 }
 _MODELS = {"a": "vgg_a", "a_lrn": "vgg_a_lrn", "b": "vgg_b", "c": "vgg_c", "d": "vgg_d", "e": "vgg_e"}
+# Sec. 3.1: the deeper nets start from net A's first four convolutional layers and its three FC layers.
+NET_A_LAYERS = ("block1_conv1/.*", "block2_conv1/.*", "block3_conv1/.*", "block3_conv2/.*",
+                "fc1/.*", "fc2/.*", "head/.*")
 
 
 def get_config(variant: str = "d_jitter") -> ml_collections.ConfigDict:
@@ -52,8 +62,11 @@ def get_config(variant: str = "d_jitter") -> ml_collections.ConfigDict:
     config.model_options = model_options(config.model, dropout_rate=0.5)
     train_scale = {"256": (256, 256), "384": (384, 384), "jitter": (256, 512)}[scale]
     test_scale = 384 if scale == "jitter" else train_scale[0]
-    config.train_preprocess = f"scale_jitter_crop({train_scale[0]}, {train_scale[1]})|flip_lr"
-    config.crop_pct = 224 / test_scale  # eval: short side to Q, center 224
+    config.train_preprocess = f"scale_jitter_crop({train_scale[0]}, {train_scale[1]})|flip_lr|pca_lighting(0.1)"
+    # The reported eval: dense over the short-side-Q image and its mirror. crop_pct: a center-crop eval (config.evals
+    # type classification) sees the central 224 of the same image.
+    config.main_eval = ml_collections.ConfigDict({"type": "multicrop", "mode": "dense", "resize": test_scale})
+    config.crop_pct = 224 / test_scale
     config.batch_size = 256
     config.num_epochs = 74.0
     config.learning_rate = 0.01 if scale == "256" else 0.001  # fine-tuned from a trained net at S=384 / jitter
@@ -66,4 +79,5 @@ def get_config(variant: str = "d_jitter") -> ml_collections.ConfigDict:
     config.label_smoothing = 0.0
     config.init_from = {"256": "" if net in ("a", "a_lrn") else "sweep:a", "384": f"sweep:{net}_256",
                         "jitter": f"sweep:{net}_384"}[scale]
+    config.init_from_layers = NET_A_LAYERS if config.init_from == "sweep:a" else ()
     return config

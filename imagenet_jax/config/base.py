@@ -19,6 +19,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Start from pretrained weights: a file from imagenet_jax.convert.save_converted, or a workdir/checkpoint
     # of ours. Matching arrays are loaded; a classifier of another class count is re-initialized.
     config.init_from = ""
+    # () loads every matching array; else regexes (re.fullmatch) over parameter paths such as "block1_conv1/.*":
+    # only those arrays are loaded (each must be in init_from), the others keep their fresh random initialization.
+    config.init_from_layers = ()
     # Transfer learning (imagenet_jax/training/transfer.py): regexes (re.fullmatch) over parameter paths such as
     # "stem_.*" or "stage1_block1/.*" whose parameters get no update; a BatchNorm whose parameters are all frozen
     # runs in inference mode (running statistics, not updated). linear_probe: freeze all but the classifier.
@@ -67,6 +70,10 @@ def get_base_config() -> ml_collections.ConfigDict:
     # "imagenet_v2", "split": "test"}, "test_per_class": {"type": "per_class"}}; on the command line
     # --eval NAME=TYPE[,key=value...] adds one.
     config.evals = ml_collections.ConfigDict()
+    # The main eval set's evaluator and its options (its line carries best_top1; the sweep table reports it):
+    # {"type": "classification"} is one center crop; e.g. {"type": "multicrop", "mode": "dense", "resize": 384}
+    # is VGG's dense evaluation at test scale Q=384 (imagenet_jax/evaluators/multicrop.py).
+    config.main_eval = ml_collections.ConfigDict({"type": "classification"})
     config.best_metric = ""  # "<set>/<metric>" that picks the best checkpoint; "" is the main set's top1.
     config.eval_image_size = 0  # 0 means image_size (or the schedule's last); larger trains at lower res (FixRes).
     config.image_size_schedule = ""  # progressive resizing, "EPOCH:SIZE,..." e.g. "0:128,30:192,60:224".

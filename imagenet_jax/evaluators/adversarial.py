@@ -30,18 +30,19 @@ class Adversarial(Evaluator):
     OPTIONS = {"attack": "pgd", "eps": 4.0, "step_size": 1.0, "steps": 10, "random_start": True, "seed": 0}
 
     @classmethod
-    def validate(cls, name: str, options: dict) -> None:
+    def validate(cls, name: str, options: dict, where: str = "") -> None:
         """attack in ATTACKS, eps/step_size >= 0, steps >= 1."""
-        super().validate(name, options)
+        super().validate(name, options, where)
+        where = where or f"config.evals.{name}"
         merged = {**cls.OPTIONS, **options}
         if merged["attack"] not in ATTACKS:
-            raise ConfigError(f"config.evals.{name}.attack={merged['attack']!r} is not one of: {', '.join(ATTACKS)}.")
+            raise ConfigError(f"{where}.attack={merged['attack']!r} is not one of: {', '.join(ATTACKS)}.")
         for key in ("eps", "step_size"):
             value = merged[key]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"config.evals.{name}.{key}={value!r} must be a number >= 0 (0-255 pixel units).")
+                raise ConfigError(f"{where}.{key}={value!r} must be a number >= 0 (0-255 pixel units).")
         if not isinstance(merged["steps"], int) or merged["steps"] < 1:
-            raise ConfigError(f"config.evals.{name}.steps={merged['steps']!r} must be an integer >= 1.")
+            raise ConfigError(f"{where}.steps={merged['steps']!r} must be an integer >= 1.")
 
     def __init__(self, *args, **kwargs):
         """Compiles the attack-and-score step."""

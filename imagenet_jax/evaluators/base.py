@@ -57,18 +57,22 @@ class Evaluator:
     type_name: ClassVar[str] = ""
     OPTIONS: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, name: str, eval_set, options: dict, context: EvalContext):
-        """Keeps the set, its options (defaults filled in) and the run context."""
+    def __init__(self, name: str, eval_set, options: dict, context: EvalContext, where: str = ""):
+        """Keeps the set, its options (defaults filled in), the run context and the config key it comes from
+        (`where`: config.evals.<name>, or config.main_eval for the main set)."""
         self.name, self.eval_set, self.context = name, eval_set, context
+        self.where = where or f"config.evals.{name}"
         self.options = {**self.OPTIONS, **options}
         self._batches = None
 
     @classmethod
-    def validate(cls, name: str, options: dict) -> None:
-        """ConfigError naming config.evals.<name>.<key> for an unknown option; subclasses check values too."""
+    def validate(cls, name: str, options: dict, where: str = "") -> None:
+        """ConfigError naming `where` (default config.evals.<name>).<key> for an unknown option; subclasses check
+        values too."""
         unknown = sorted(set(options) - set(cls.OPTIONS))
+        where = where or f"config.evals.{name}"
         if unknown:
-            raise ConfigError(f"config.evals.{name}.{unknown[0]}: not an option of evaluator {cls.type_name!r} "
+            raise ConfigError(f"{where}.{unknown[0]}: not an option of evaluator {cls.type_name!r} "
                               f"(its options: {', '.join(sorted(cls.OPTIONS)) or 'none'}).")
 
     def batches(self) -> Iterator[dict]:

@@ -50,12 +50,13 @@ class Calibration(Evaluator):
     OPTIONS = {"bins": 15}
 
     @classmethod
-    def validate(cls, name: str, options: dict) -> None:
+    def validate(cls, name: str, options: dict, where: str = "") -> None:
         """bins must be an integer >= 1."""
-        super().validate(name, options)
+        super().validate(name, options, where)
+        where = where or f"config.evals.{name}"
         bins = options.get("bins", 15)
         if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
-            raise ConfigError(f"config.evals.{name}.bins={bins!r} must be an integer >= 1.")
+            raise ConfigError(f"{where}.bins={bins!r} must be an integer >= 1.")
 
     def __init__(self, *args, **kwargs):
         """Compiles the binning step."""

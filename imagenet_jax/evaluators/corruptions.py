@@ -59,18 +59,19 @@ class Corruptions(Evaluator):
                "baseline_errors": None}
 
     @classmethod
-    def validate(cls, name: str, options: dict) -> None:
+    def validate(cls, name: str, options: dict, where: str = "") -> None:
         """Known corruption names, severities within 1-5."""
-        super().validate(name, options)
+        super().validate(name, options, where)
+        where = where or f"config.evals.{name}"
         chosen = options.get("corruptions", tuple(CORRUPTIONS))
         if isinstance(chosen, str) or not chosen or any(c not in CORRUPTIONS for c in chosen):
-            raise ConfigError(f"config.evals.{name}.corruptions={chosen!r} must be a tuple of: "
+            raise ConfigError(f"{where}.corruptions={chosen!r} must be a tuple of: "
                               f"{', '.join(CORRUPTIONS)}.")
         severities = options.get("severities", SEVERITIES)
         if isinstance(severities, (str, int)) or not severities or any(s not in SEVERITIES for s in severities):
-            raise ConfigError(f"config.evals.{name}.severities={severities!r} must be a tuple of integers in 1..5.")
+            raise ConfigError(f"{where}.severities={severities!r} must be a tuple of integers in 1..5.")
         if not isinstance(options.get("baseline_workdir", ""), str):
-            raise ConfigError(f"config.evals.{name}.baseline_workdir must be a path string.")
+            raise ConfigError(f"{where}.baseline_workdir must be a path string.")
 
     def __init__(self, *args, **kwargs):
         """Compiles one step per (corruption, severity)."""

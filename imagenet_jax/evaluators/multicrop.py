@@ -68,18 +68,19 @@ class MultiCrop(Evaluator):
     OPTIONS = {"mode": "ten_crop", "resize": 0, "scales": ()}
 
     @classmethod
-    def validate(cls, name: str, options: dict) -> None:
+    def validate(cls, name: str, options: dict, where: str = "") -> None:
         """mode in MODES; resize an integer >= 0; scales positive integers."""
-        super().validate(name, options)
+        super().validate(name, options, where)
+        where = where or f"config.evals.{name}"
         if options.get("mode", "ten_crop") not in MODES:
-            raise ConfigError(f"config.evals.{name}.mode={options['mode']!r} is not one of: {', '.join(MODES)}.")
+            raise ConfigError(f"{where}.mode={options['mode']!r} is not one of: {', '.join(MODES)}.")
         resize = options.get("resize", 0)
         if not isinstance(resize, int) or isinstance(resize, bool) or resize < 0:
-            raise ConfigError(f"config.evals.{name}.resize={resize!r} must be an integer >= 0 (0: image_size / "
+            raise ConfigError(f"{where}.resize={resize!r} must be an integer >= 0 (0: image_size / "
                               "crop_pct).")
         scales = options.get("scales", ())
         if isinstance(scales, (str, int)) or not all(isinstance(s, int) and s > 0 for s in scales):
-            raise ConfigError(f"config.evals.{name}.scales={scales!r} must be a tuple of short sides in pixels, "
+            raise ConfigError(f"{where}.scales={scales!r} must be a tuple of short sides in pixels, "
                               "e.g. (256, 384, 512).")
 
     def __init__(self, *args, **kwargs):
@@ -92,11 +93,11 @@ class MultiCrop(Evaluator):
         self.scales = tuple(self.options["scales"])
         self.square = max((self.options["resize"] or round(size / config.crop_pct), *self.scales))
         if min((self.square, *self.scales)) < size:
-            raise ConfigError(f"config.evals.{self.name}: resize/scales must be >= the crop size {size}.")
+            raise ConfigError(f"{self.where}: resize/scales must be >= the crop size {size}.")
         mode = self.options["mode"]
         dense = {"dense": True} if mode == "dense" else {}
         if dense and not getattr(context.model, "supports_dense_eval", False):
-            raise ConfigError(f"config.evals.{self.name}.mode='dense' needs a model whose classifier can slide over "
+            raise ConfigError(f"{self.where}.mode='dense' needs a model whose classifier can slide over "
                               f"the feature map (the VGG family); {type(context.model).__name__} cannot: use "
                               "ten_crop or center.")
         classes = context.num_classes if self.eval_set.class_subset is None else len(self.eval_set.class_subset)

@@ -1,6 +1,8 @@
 """From config.evals to evaluators, one evaluation of all sets, and the best-checkpoint bookkeeping.
 
-The main eval split is always evaluated first, by `classification`, under its split name; then every
+The main eval split is always evaluated first, under its split name, by `config.main_eval`'s evaluator
+(`{"type": "classification"}` by default: one center crop; e.g. `{"type": "multicrop", "mode": "dense", "resize": Q}`
+for VGG's dense evaluation): its line carries the best-so-far and is the number a sweep reports. Then every
 `config.evals.<set>` entry: `{"type": ..., "dataset": "" (the run's), "split": "" (the dataset's eval split),
 "holdout": 0, ...options}`. `holdout: N` evaluates N training examples held out from training (the minival
 protocol; split is then unused). On the command line, `--eval NAME=TYPE[,key=value...]` adds or replaces an entry
@@ -24,6 +26,7 @@ from imagenet_jax.evaluators import registry
 from imagenet_jax.evaluators.base import EvalContext, Evaluator
 
 SET_FIELDS = ("type", "dataset", "split", "holdout")
+MAIN_EVAL_KEY = "config.main_eval"
 
 # Keys that config.evals replaced, named in "unknown key" errors (imagenet_jax/experiment/validate.py).
 MOVED_KEYS = {
@@ -93,8 +96,32 @@ def entries(config: ml_collections.ConfigDict) -> dict[str, dict]:
             for name, entry in dict(evals).items()}
 
 
+def main_eval(config: ml_collections.ConfigDict) -> tuple[str, dict]:
+    """(evaluator type, options) of the main eval set: config.main_eval."""
+    entry = config.get("main_eval") or {"type": "classification"}
+    entry = dict(entry.to_dict() if isinstance(entry, ml_collections.ConfigDict) else entry)
+    return entry.get("type", ""), {key: value for key, value in entry.items() if key != "type"}
+
+
+def _validate_main_eval(config: ml_collections.ConfigDict) -> None:
+    entry = config.get("main_eval")
+    if entry is not None and not isinstance(entry, (ml_collections.ConfigDict, dict)):
+        raise ConfigError(f"{MAIN_EVAL_KEY} must be a dict {{\"type\": EVALUATOR, ...its options}}, not {entry!r}.")
+    type_name, options = main_eval(config)
+    if not type_name:
+        raise ConfigError(f"{MAIN_EVAL_KEY} needs a \"type\" (one of: {', '.join(registry.names())}).")
+    cls = registry.get(type_name, "main_eval.type")
+    set_fields = sorted(set(options) & set(SET_FIELDS))
+    if set_fields:
+        raise ConfigError(f"{MAIN_EVAL_KEY}.{set_fields[0]}: the main set is the run's eval split (config.eval_split); "
+                          "other data is another set of config.evals.")
+    cls.validate("main", options, MAIN_EVAL_KEY)
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-    """ConfigError naming config.evals.<set>.<key> for a malformed entry, before anything runs."""
+    """ConfigError naming config.main_eval.<key> or config.evals.<set>.<key> for a malformed entry, before anything
+    runs."""
+    _validate_main_eval(config)
     evals = config.get("evals")
     if evals is not None and not isinstance(evals, (ml_collections.ConfigDict, dict)):
         raise ConfigError(f"config.evals must be a dict of eval sets ({{name: {{type, ...}}}}), not {evals!r}.")
@@ -142,7 +169,7 @@ def eval_sets(config: ml_collections.ConfigDict, info, load: Callable | None = N
     from imagenet_jax.data import inputs, pipeline
 
     load = load or (lambda name, split: pipeline.load_dataset(name, config.data_dir, "", "", split))
-    out = [(inputs.main_eval_set(info), "classification", {})]
+    out = [(inputs.main_eval_set(info), *main_eval(config))]
     for name, entry in entries(config).items():
         options = {key: value for key, value in entry.items() if key not in SET_FIELDS}
         if entry.get("holdout"):
@@ -166,6 +193,7 @@ class EvalRunner:
                  only: list[str] | None = None):
         """Builds (and compiles lazily) one evaluator per eval set; `only` keeps those set names."""
         sets = eval_sets(config, info, load)
+        main_name = sets[0][0].name  # scored by config.main_eval
         if only:
             unknown = sorted(set(only) - {eval_set.name for eval_set, _, _ in sets})
             if unknown:
@@ -173,8 +201,10 @@ class EvalRunner:
                                   f"{', '.join(eval_set.name for eval_set, _, _ in sets)}.")
             sets = [entry for entry in sets if entry[0].name in only]
         self.main = sets[0][0].name
-        self.evaluators: list[Evaluator] = [registry.get(type_name)(eval_set.name, eval_set, options, context)
-                                            for eval_set, type_name, options in sets]
+        self.evaluators: list[Evaluator] = [
+            registry.get(type_name)(eval_set.name, eval_set, options, context,
+                                    where=MAIN_EVAL_KEY if eval_set.name == main_name else "")
+            for eval_set, type_name, options in sets]
 
     @property
     def names(self) -> list[str]:

@@ -39,6 +39,7 @@ class RunResult:
     train_curve: Curve  # train loss
     train_error_curve: Curve  # train top-1 error (%) per logged window
     eval_curve: Curve  # the paper's metric (%) per evaluation of the main eval set
+    scored_by: str = ""  # the main eval set's evaluator (config.main_eval), e.g. "multicrop (mode=dense, resize=256)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,11 @@ class SweepReport:
     def comparable_to_paper(self) -> bool:
         """Whether our numbers were measured on the paper's dataset (only then is "ours - paper" shown)."""
         return same_dataset(self.paper.dataset, self.dataset)
+
+    @property
+    def scored_by(self) -> set[str]:
+        """The evaluators that scored the runs' main eval sets."""
+        return {run.scored_by for summary in self.variants for run in summary.runs if run.scored_by}
 
     def variant(self, name: str) -> VariantSummary:
         """The summary of one variant."""
@@ -132,7 +138,14 @@ def run_result(workdir: str, run: SweepRun, paper: Paper) -> RunResult:
         train_curve=[(x(line), line["loss"]) for line in train],
         train_error_curve=[(x(line), 100.0 * (1.0 - line["top1"])) for line in train if "top1" in line],
         eval_curve=[(x(line), metric(line)) for line in main_eval],
+        scored_by=_evaluator(config.get("main_eval") or {"type": "classification"}) if config else "",
     )
+
+
+def _evaluator(entry: dict) -> str:
+    """ "classification (center crop)", or the type with its options: "multicrop (mode=dense, resize=256)"."""
+    options = ", ".join(f"{key}={value}" for key, value in entry.items() if key != "type")
+    return f"{entry.get('type', '')} ({options or 'center crop'})"
 
 
 def summarize(name: str, figure: float | None, runs: list[RunResult], baseline: list[float] | None,
@@ -190,9 +203,10 @@ def markdown_table(report: SweepReport) -> str:
     header = [
         f"# {paper.title}", "",
         f"Source: {paper.source}. Paper's protocol: {paper.protocol}.",
-        f"Ours: {report.dataset or 'not run yet'}; the final evaluation of each run's main eval set"
-        f"{_overrides_note(report.overrides)}. {report.seeds} seed(s) per variant; mean over finished runs with its "
-        f"{CONFIDENCE:.0%} t interval, and Δ = variant − {report.baseline} with Welch's {CONFIDENCE:.0%} interval "
+        f"Ours: {report.dataset or 'not run yet'}; the final evaluation of each run's main eval set, scored by "
+        f"{'; '.join(sorted(report.scored_by)) or 'its main_eval'}{_overrides_note(report.overrides)}.",
+        f"{report.seeds} seed(s) per variant; mean over finished runs with its {CONFIDENCE:.0%} t interval, and "
+        f"Δ = variant − {report.baseline} with Welch's {CONFIDENCE:.0%} interval "
         f"({'lower' if paper.lower_is_better else 'higher'} is better).",
     ]
     if not report.comparable_to_paper and has_figures:

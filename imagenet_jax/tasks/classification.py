@@ -89,13 +89,15 @@ class Classification(Task):
 
     def initialize(self, config: ml_collections.ConfigDict, data: ClassificationData, state: TrainState,
                    optimizer: optax.GradientTransformation, state_sharding: Any) -> TrainState:
-        """config.init_from's pretrained weights merged into a fresh state (its head kept when classes differ)."""
+        """config.init_from's pretrained weights (those config.init_from_layers selects) merged into a fresh state
+        (its head kept when classes differ)."""
         if not config.init_from:
             return state
         from imagenet_jax.training.init_from import load_pretrained, merge_pretrained
 
         initial = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
-        merged = merge_pretrained(initial, load_pretrained(config.init_from), data.num_classes)
+        merged = merge_pretrained(initial, load_pretrained(config.init_from), data.num_classes,
+                                  tuple(config.init_from_layers))
         params = jax.device_put(merged["params"], state_sharding.params)
         batch_stats = jax.device_put(merged["batch_stats"], state_sharding.batch_stats)
         opt_state = jax.jit(optimizer.init, out_shardings=state_sharding.opt_state)(params)

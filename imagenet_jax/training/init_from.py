@@ -1,14 +1,19 @@
 """Starting from pretrained weights (config.init_from): a converted file or one of our checkpoints.
 
 Every parameter and BN statistic whose path and shape match is loaded; a classifier whose class count differs
-is re-initialized; anything else that differs in shape is an error listing it.
+is re-initialized; anything else that differs in shape is an error listing it. `config.init_from_layers` (regexes
+over '/'-joined paths such as "block1_conv1/.*") loads only the arrays it selects, each of which the checkpoint
+must hold, and keeps the fresh initialization of the rest (VGG's nets B-E from net A: its first four convolutions
+and three FC layers, configs/papers/vgg_table3.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -55,18 +60,25 @@ def _find_step_dir(location: epath.Path, path: str) -> epath.Path:
                       "checkpoints (DIR/checkpoints/<step>/state).")
 
 
-def merge_pretrained(initial: dict[str, Any], pretrained: dict[str, Any], num_classes: int) -> dict[str, Any]:
-    """Returns `initial` with every matching pretrained array loaded; logs loaded, skipped and new entries."""
-    merged, loaded, new, reinitialized, mismatched = {}, [], [], [], []
+def merge_pretrained(initial: dict[str, Any], pretrained: dict[str, Any], num_classes: int,
+                     layers: Sequence[str] = ()) -> dict[str, Any]:
+    """Returns `initial` with every matching pretrained array loaded (only those whose path a regex of `layers`
+    matches, when given); logs loaded, skipped, kept and new entries."""
+    targets = {collection: traverse_util.flatten_dict(dict(initial.get(collection, {})), sep="/")
+               for collection in ("params", "batch_stats")}
+    _check_layers(layers, [path for target in targets.values() for path in target])
+    merged, loaded, new, reinitialized, mismatched, kept, missing = {}, [], [], [], [], [], []
     used = set()
-    for collection in ("params", "batch_stats"):
-        target = traverse_util.flatten_dict(dict(initial.get(collection, {})), sep="/")
+    for collection, target in targets.items():
         source = traverse_util.flatten_dict(dict(pretrained.get(collection, {}) or {}), sep="/")
         result = {}
         for path, value in target.items():
             name = f"{collection}/{path}"
+            if layers and not any(re.fullmatch(pattern, path) for pattern in layers):
+                result[path], _ = value, kept.append(name)  # not selected: its fresh initialization
+                continue
             if path not in source:
-                result[path], _ = value, new.append(name)
+                result[path], _ = value, (missing if layers else new).append(name)
                 continue
             used.add(name)
             candidate = np.asarray(source[path])
@@ -85,7 +97,22 @@ def merge_pretrained(initial: dict[str, Any], pretrained: dict[str, Any], num_cl
                          ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else ""))
     if mismatched:
         raise ConfigError(f"config.init_from: {len(mismatched)} arrays do not fit this model: " + "; ".join(mismatched))
+    if missing:
+        raise ConfigError(f"config.init_from_layers selects {len(missing)} arrays the checkpoint lacks: "
+                          + ", ".join(missing[:20]))
     logging.info("init_from: loaded %d arrays, re-initialized %d (classifier: %s), %d new (not in the checkpoint)%s",
                  len(loaded), len(reinitialized), ", ".join(reinitialized) or "none", len(new),
                  f": {', '.join(new[:20])}" if new else "")
+    if layers:
+        logging.info("init_from: %d arrays not selected by config.init_from_layers keep their fresh initialization",
+                     len(kept))
     return merged
+
+
+def _check_layers(layers: Sequence[str], paths: Sequence[str]) -> None:
+    """ConfigError naming each regex of config.init_from_layers that selects no array of the model."""
+    unmatched = [pattern for pattern in layers if not any(re.fullmatch(pattern, path) for path in paths)]
+    if unmatched:
+        modules = sorted({path.rpartition("/")[0] for path in paths})
+        raise ConfigError(f"config.init_from_layers: {', '.join(map(repr, unmatched))} selects no array of this model; "
+                          f"its layers: {', '.join(modules)} (a regex matches whole paths, e.g. 'block1_conv1/.*').")

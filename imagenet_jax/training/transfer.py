@@ -115,20 +115,29 @@ def freeze_optimizer(optimizer: optax.GradientTransformation, freeze: Freeze | N
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    """ConfigError naming config.freeze or config.linear_probe when malformed (a probe needs config.init_from)."""
-    freeze = config.freeze
-    if isinstance(freeze, str) or not isinstance(freeze, (tuple, list)):
-        raise ConfigError(f"config.freeze={freeze!r} must be a tuple of regexes over parameter paths, "
-                          "e.g. ('stem_.*', 'stage1_.*').")
-    for pattern in freeze:
-        if not isinstance(pattern, str):
-            raise ConfigError(f"config.freeze: {pattern!r} must be a regex string.")
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise ConfigError(f"config.freeze: {pattern!r} is not a regular expression ({error}).") from None
+    """ConfigError naming config.freeze, config.init_from_layers or config.linear_probe when malformed (a probe and
+    a layer selection need config.init_from)."""
+    _check_regexes(config, "freeze", "('stem_.*', 'stage1_.*')")
+    _check_regexes(config, "init_from_layers", "('block1_conv1/.*', 'fc1/.*')")
+    if config.init_from_layers and not config.init_from:
+        raise ConfigError("config.init_from_layers selects the arrays loaded from config.init_from, which is empty: "
+                          "set config.init_from, or leave init_from_layers ().")
     if not isinstance(config.linear_probe, bool):
         raise ConfigError(f"config.linear_probe={config.linear_probe!r} must be True or False.")
     if config.linear_probe and not config.init_from:
         raise ConfigError("config.linear_probe=True trains only the classifier on top of pretrained features: set "
                           "config.init_from to the pretrained weights.")
+
+
+def _check_regexes(config: ml_collections.ConfigDict, key: str, example: str) -> None:
+    patterns = config[key]
+    if isinstance(patterns, str) or not isinstance(patterns, (tuple, list)):
+        raise ConfigError(f"config.{key}={patterns!r} must be a tuple of regexes over parameter paths, "
+                          f"e.g. {example}.")
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise ConfigError(f"config.{key}: {pattern!r} must be a regex string.")
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ConfigError(f"config.{key}: {pattern!r} is not a regular expression ({error}).") from None

@@ -65,7 +65,10 @@ def test_a_paper_variant_trains_a_few_steps_at_tiny_resolution(name, fashion_mni
         "normalize_mean": (72.94,), "normalize_std": (90.02,), "batch_size": 32, "num_train_steps": 2,
         "eval_split": "test[:64]", "log_every_steps": 1, "cache_dataset": False, "half_precision": False,
         "bn_group_size": min(config.bn_group_size, 16)})
-    config.init_from = ""
+    config.init_from, config.init_from_layers = "", ()
+    config.train_preprocess = config.train_preprocess.removesuffix("|pca_lighting(0.1)")  # RGB only: this is gray
+    if config.main_eval.get("resize"):  # VGG's dense eval at Q=256: at image_size / crop_pct instead, tiny
+        config.main_eval.resize = 0
     final = train_and_evaluate(config, str(tmp_path / name))
     assert final["num_examples"] == 64
     train_lines = [line for line in read_metrics(str(tmp_path / name)) if line["split"] == "train"]

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from imagenet_jax.sweep import runner
-from imagenet_jax.sweep.report import collect, read_metrics
+from imagenet_jax.sweep.report import collect, markdown_table, read_metrics
 from imagenet_jax.sweep.statistics import mean_interval
 from tests.conftest import REPO
 
@@ -86,6 +86,24 @@ def test_sweep_runs_each_variant_skips_finished_ones_and_reports_their_numbers(
         assert rows[variant][6] == "6"  # steps
         assert rows[variant][8] == f"{6 * 32:,}"  # images seen
     assert rows["plain"][2] == f"{float(rows['plain'][1]) - 12.5:+.2f}"
+    assert "main eval set, scored by classification (center crop)" in table
+
+
+def test_the_report_says_which_evaluator_scored_each_main_eval(tmp_path, paper_config):
+    workdir = tmp_path / "scored"
+    runner.write_sweep_file(str(workdir), paper_config, ["plain", "residual"], [])
+    for name, main_eval in (("plain", {"type": "multicrop", "mode": "dense", "resize": 256}), ("residual", None)):
+        os.makedirs(workdir / name)
+        config = {"batch_size": 8, **({"main_eval": main_eval} if main_eval else {})}  # before main_eval existed
+        (workdir / name / "config.json").write_text(json.dumps(config))
+        (workdir / name / "metrics.jsonl").write_text(json.dumps(
+            {"split": "validation", "step": 4, "top1": 0.75, "top5": 0.9, "best_top1": 0.75}) + "\n")
+    report = collect(str(workdir))
+    assert [summary.runs[0].scored_by for summary in report.variants] == [
+        "multicrop (mode=dense, resize=256)", "classification (center crop)"]
+    assert report.variants[0].runs[0].ours == 25.0
+    assert ("main eval set, scored by classification (center crop); multicrop (mode=dense, resize=256)."
+            in markdown_table(report))
 
 
 def test_unknown_variant_is_an_error_listing_the_variants(tmp_path, paper_config):
