@@ -3,6 +3,7 @@ Google Cloud Storage emulator for runs whose workdir is a bucket."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +11,11 @@ import sys
 from http import HTTPStatus
 
 import pytest
+
+# torchvision (torch's CUDA build, through triton) segfaults when imported after TensorFlow: import it first, in
+# every test process, when it is installed (CI installs it for the parity tests; `make test` here may not).
+if importlib.util.find_spec("torchvision") is not None:
+    import torchvision  # noqa: F401
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_IDX_DIR = "/usr/share/datasets/fashion-mnist"

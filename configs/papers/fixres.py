@@ -36,6 +36,7 @@ PAPER = Paper(
     metric="top1",
     protocol="ImageNet validation, one center crop at the test resolution (224; 384 after fine-tuning the classifier "
              "and the last BatchNorm at 384)",
+    dataset="ImageNet",
 )
 VARIANTS = {"train224": 77.0, "test384": 79.0, "fmnist_train24": None, "fmnist_test32": None}
 # The BatchNorm preceding the global pooling: the last one of the last residual branch.

@@ -39,6 +39,7 @@ PAPER = Paper(
     metric="top1_error",
     protocol="ImageNet validation, single-scale dense evaluation (FC layers as convolutions over the image at test "
              "scale Q and its mirror; Q = S, 384 for S ~ [256, 512]), 74 epochs",
+    dataset="ImageNet",
 )
 VARIANTS = {
     "a": 29.6, "a_lrn": 29.7, "b": 28.7,
