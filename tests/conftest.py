@@ -1,8 +1,11 @@
 """Shared fixtures: Fashion-MNIST prepared once per session through the project's own offline path, and a
-Google Cloud Storage emulator for runs whose workdir is a bucket."""
+Google Cloud Storage emulator for runs whose workdir is a bucket. Session checks: no test may change a tracked
+file (the session fails if one did), and under CI a missing test oracle (torch, keras, ...) fails, not skips."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
 import os
 import subprocess
@@ -15,6 +18,86 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_IDX_DIR = "/usr/share/datasets/fashion-mnist"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_TRACKED_BEFORE = pytest.StashKey[dict]()
+
+# Test oracles and extras that CI installs (`make test` with CI=true adds the parity extra: torch, torchvision;
+# keras comes with tensorflow; wandb and qwix with the dev extra): there, a test needing one never skips.
+CI_REQUIRED_MODULES = frozenset({"torch", "torchvision", "timm", "imagecorruptions", "keras", "wandb", "qwix"})
+_pytest_importorskip = pytest.importorskip
+
+
+def running_in_ci() -> bool:
+    """True under CI=true (or 1), as .ci/run runs `make test`."""
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def importorskip_failing_in_ci(modname: str, minversion: str | None = None, reason: str | None = None,
+                               **kwargs):
+    """pytest.importorskip, except that under CI a module of CI_REQUIRED_MODULES that does not import fails the
+    test (its ImportError) instead of skipping it; conftest installs it as pytest.importorskip for every test."""
+    if running_in_ci() and modname.split(".")[0] in CI_REQUIRED_MODULES:
+        importlib.import_module(modname)
+    return _pytest_importorskip(modname, minversion, reason, **kwargs)
+
+
+pytest.importorskip = importorskip_failing_in_ci
+
+
+def tracked_file_changes(root: str) -> dict[str, str] | None:
+    """{path: sha256 of its content, or "deleted"} of the tracked files that differ from HEAD in the git checkout
+    holding `root`; None when `root` is not in one (or git is missing)."""
+    try:
+        top = subprocess.run(["git", "-C", root, "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                             timeout=60)
+        if top.returncode != 0:
+            return None
+        toplevel = top.stdout.strip()
+        status = subprocess.run(["git", "-C", toplevel, "status", "--porcelain=v1", "-z", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=120, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    entries, changes = status.stdout.split("\0"), {}
+    index = 0
+    while index < len(entries):
+        entry = entries[index]
+        index += 1
+        if len(entry) < 4:
+            continue
+        if "R" in entry[:2] or "C" in entry[:2]:
+            index += 1  # a rename or copy is followed by its source path
+        path = os.path.join(toplevel, entry[3:])
+        try:
+            with open(path, "rb") as stream:
+                changes[entry[3:]] = hashlib.sha256(stream.read()).hexdigest()
+        except OSError:
+            changes[entry[3:]] = "deleted"
+    return changes
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Notes which tracked files already differ from HEAD, and how (only in the controller, not xdist workers)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    before = tracked_file_changes(REPO)
+    if before is not None:
+        session.config.stash[_TRACKED_BEFORE] = before
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fails the session when the tests changed, created or deleted a tracked file (tests write to tmp_path)."""
+    if hasattr(session.config, "workerinput") or _TRACKED_BEFORE not in session.config.stash:
+        return
+    before, after = session.config.stash[_TRACKED_BEFORE], tracked_file_changes(REPO) or {}
+    changed = sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = (f"the tests changed {len(changed)} tracked file(s): {', '.join(changed)} (tests must write to "
+                   "tmp_path; or was a file edited while they ran?)")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(f"FAILED session check: {message}", red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)
