@@ -69,7 +69,7 @@ test-parity: parity-extra
 	rm -f $(PARITY_LOG)
 	IMAGENET_JAX_PARITY_LOG=$(PARITY_LOG) $(PY) -m pytest -q -n 2 \
 	  tests/convert/test_torchvision_parity.py tests/convert/test_keras_parity.py
-	$(PY) tests/convert/parity_report.py $(PARITY_LOG) --update PARITY.md
+	$(PY) tests/convert/parity_report.py $(PARITY_LOG) --update PARITY.md --command "make test-parity"
 
 lint: install
 	$(VENV)/bin/ruff check .
