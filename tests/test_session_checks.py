@@ -34,6 +34,22 @@ def test_tracked_file_changes_see_edits_of_tracked_files_only(tmp_path):
     assert conftest.tracked_file_changes(str(tmp_path))["tracked.txt"] != first["tracked.txt"]
 
 
+def test_changes_since_a_snapshot_ignore_commits_and_see_edits(tmp_path):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("one")
+    (tmp_path / "b.txt").write_text("one")
+    _git(tmp_path, "add", "a.txt", "b.txt")
+    _git(tmp_path, "commit", "-q", "-m", "start")
+    (tmp_path / "a.txt").write_text("edited before the session")
+    snapshot = conftest.tracked_files_snapshot(str(tmp_path))
+    assert conftest.tracked_files_changed_since(snapshot) == []
+    _git(tmp_path, "commit", "-q", "-am", "a developer commits while the tests run")  # content unchanged: fine
+    assert conftest.tracked_files_changed_since(snapshot) == []
+    (tmp_path / "b.txt").write_text("a test wrote this")
+    (tmp_path / "a.txt").write_text("and this")
+    assert conftest.tracked_files_changed_since(snapshot) == ["a.txt", "b.txt"]
+
+
 def test_tracked_file_changes_is_none_outside_a_git_checkout(tmp_path):
     assert conftest.tracked_file_changes(str(tmp_path)) is None
 
