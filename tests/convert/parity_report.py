@@ -123,7 +123,8 @@ def update_report(markdown_path: str, log_path: str, command: str = "make test-p
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu_model()} ({os.cpu_count()} cores, "
         f"{platform.system()} {platform.machine()}; float32), with jax {_version('jax')}, flax {_version('flax')},",
         f"torch {_version('torch')}, torchvision {_version('torchvision')}, keras {_version('keras')} "
-        f"(TensorFlow {_version('tensorflow-cpu')} backend), by `{command}`.",
+        f"(TensorFlow {_version('tensorflow-cpu')} backend), by:",
+        f"`{command}`.",
     ]
     with open(markdown_path, "w") as stream:
         stream.write("\n".join(lines) + "\n")
