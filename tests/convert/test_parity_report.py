@@ -66,4 +66,4 @@ def test_update_keeps_existing_bounds_adds_new_ones_and_records_machine_and_comm
     assert parity_report.documented_bounds(str(markdown)) == {existing: old_bound,
                                                              ("torchvision", "new_model", "64 px, eval"): 5e-6}
     text = markdown.read_text()
-    assert f"on {parity_report.cpu_model()} (" in text and "by `pytest by hand`." in text
+    assert f"on {parity_report.cpu_model()} (" in text and "by:\n`pytest by hand`." in text
