@@ -62,9 +62,10 @@ def benchmark(config, model_name: str, batch_size: int, image_size: int, channel
     compile_start = time.perf_counter()
     compiled = step.lower(state, batch, key).compile()  # the jit call below reuses this executable
     compile_seconds = time.perf_counter() - compile_start
-    flops_per_image = throughput.compiled_flops(compiled) * jax.device_count() / batch_size
+    flops = throughput.compiled_flops(compiled)  # None: no cost analysis, so no FLOP/s or MFU keys below
+    flops_per_image = None if flops is None else flops * jax.device_count() / batch_size
     analysis = {"model": model_name, "batch_size": batch_size, "image_size": image_size,
-                "dtype": str(np.dtype(dtype)), "model_gflops_per_image": flops_per_image / 1e9,
+                "dtype": str(np.dtype(dtype)), "model_gflops_per_image": flops_per_image and flops_per_image / 1e9,
                 "peak_memory_gib": throughput.peak_memory_bytes(compiled) / 2**30,
                 "compile_seconds": compile_seconds, "devices": jax.device_count(),
                 "platform": jax.devices()[0].platform, "device_kind": jax.devices()[0].device_kind}
@@ -81,11 +82,16 @@ def benchmark(config, model_name: str, batch_size: int, image_size: int, channel
     jax.block_until_ready(metrics)
     seconds = time.perf_counter() - start
     images_per_second = steps * batch_size / seconds
-    peak = throughput.device_peak_flops(jax.devices()[0], bool(config.half_precision), config.peak_flops_per_device)
-    return {**analysis, "images_per_second": images_per_second, "step_ms": 1000 * seconds / steps,
-            "tflops_per_second": images_per_second * flops_per_image / 1e12,
-            "mfu": throughput.mfu(images_per_second, flops_per_image, peak, jax.device_count()),
-            "peak_tflops_per_device": peak / 1e12}
+    peak, peak_source = throughput.device_peak_flops(jax.devices()[0], bool(config.half_precision),
+                                                     config.peak_flops_per_device)
+    result = {**analysis, "images_per_second": images_per_second, "step_ms": 1000 * seconds / steps,
+              "peak_source": peak_source}
+    if flops_per_image is not None:
+        result["tflops_per_second"] = images_per_second * flops_per_image / 1e12
+    utilization = throughput.mfu(images_per_second, flops_per_image, peak, jax.device_count())
+    if utilization is not None:  # absent, never 0, when the peak or the FLOPs are unknown (peak_source says why)
+        result["mfu"], result["peak_tflops_per_device"] = utilization, peak / 1e12
+    return result
 
 
 def batch_sizes(sweep: str, start: int) -> list[int]:
@@ -98,13 +104,18 @@ def batch_sizes(sweep: str, start: int) -> list[int]:
 def _row(result: dict) -> str:
     if "images_per_second" not in result:  # --flops_only
         return (f"{result['model']:24s} batch {result['batch_size']:5d} {result['image_size']:4d}px "
-                f"{result['dtype']:9s} {result['model_gflops_per_image']:8.2f} GFLOP/img "
+                f"{result['dtype']:9s} {_maybe(result['model_gflops_per_image'], '8.2f')} GFLOP/img "
                 f"peak mem {result['peak_memory_gib']:7.2f} GiB (compile {result['compile_seconds']:.1f} s)")
     return (f"{result['model']:24s} batch {result['batch_size']:5d} {result['image_size']:4d}px {result['dtype']:9s} "
             f"{result['images_per_second']:10.1f} img/s {result['step_ms']:9.1f} ms/step "
-            f"{result['tflops_per_second']:8.3f} TFLOP/s MFU {100 * result['mfu']:5.1f}% "
-            f"{result['model_gflops_per_image']:8.2f} GFLOP/img peak mem {result['peak_memory_gib']:7.2f} GiB "
+            f"{_maybe(result.get('tflops_per_second'), '8.3f')} TFLOP/s MFU {_maybe(result.get('mfu'), '5.1%')} "
+            f"{_maybe(result['model_gflops_per_image'], '8.2f')} GFLOP/img "
+            f"peak mem {result['peak_memory_gib']:7.2f} GiB "
             f"(compile {result['compile_seconds']:.1f} s)")
+
+
+def _maybe(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def main() -> None:

@@ -16,8 +16,10 @@ save_converted(from_torchvision(torch.load('r50.pt'), 'resnet50'), 'r50.msgpack'
     python -m imagenet_jax.main --config configs/finetune.py --workdir runs/ft --config.init_from=runs/pretrained
 
 Keras weights: `save_converted(from_keras(keras_model, 'resnet50'), 'r50.msgpack', 'resnet50',
-keras_model_options(keras_model, 'resnet50'))` and pass those options as --config.model_options (the
-keras.applications preprocessing, e.g. caffe-style BGR means for ResNet50, must match: see colab/finetune.ipynb).
+keras_model_options(keras_model, 'resnet50'))` and pass those options as --config.model_options, and
+`keras_input_normalization(keras_model, 'resnet50')` as --config.normalize_mean/normalize_std (Keras' own
+preprocess_input: ResNet50's "caffe" mean here, its BGR order already folded into the first conv by from_keras;
+see colab/finetune.ipynb).
 Every array whose path and shape match is loaded; the classifier of another class count is re-initialized.
 
 Variants: --config.linear_probe=True (train only the classifier; BatchNorm frozen in inference mode, a higher

@@ -1,8 +1,11 @@
 """Shared fixtures: Fashion-MNIST prepared once per session through the project's own offline path, and a
-Google Cloud Storage emulator for runs whose workdir is a bucket."""
+Google Cloud Storage emulator for runs whose workdir is a bucket. Session checks: no test may change a tracked
+file (the session fails if one did), and under CI a missing test oracle (torch, keras, ...) fails, not skips."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -21,6 +24,123 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_IDX_DIR = "/usr/share/datasets/fashion-mnist"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_TRACKED_BEFORE = pytest.StashKey[dict]()
+
+# Test oracles and extras that CI installs (`make test` with CI=true adds the parity extra: torch, torchvision;
+# keras comes with tensorflow; wandb and qwix with the dev extra): there, a test needing one never skips.
+CI_REQUIRED_MODULES = frozenset({"torch", "torchvision", "timm", "imagecorruptions", "keras", "wandb", "qwix"})
+_pytest_importorskip = pytest.importorskip
+
+
+def running_in_ci() -> bool:
+    """True under CI=true (or 1), as .ci/run runs `make test`."""
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def importorskip_failing_in_ci(modname: str, minversion: str | None = None, reason: str | None = None,
+                               **kwargs):
+    """pytest.importorskip, except that under CI a module of CI_REQUIRED_MODULES that does not import fails the
+    test (its ImportError) instead of skipping it; conftest installs it as pytest.importorskip for every test."""
+    if running_in_ci() and modname.split(".")[0] in CI_REQUIRED_MODULES:
+        importlib.import_module(modname)
+    return _pytest_importorskip(modname, minversion, reason, **kwargs)
+
+
+pytest.importorskip = importorskip_failing_in_ci
+
+
+def _git(toplevel: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", toplevel, *args], capture_output=True, timeout=120)
+
+
+def _sha256(content: bytes | None) -> str:
+    return "deleted" if content is None else hashlib.sha256(content).hexdigest()
+
+
+def _file_content(toplevel: str, path: str) -> bytes | None:
+    try:
+        with open(os.path.join(toplevel, path), "rb") as stream:
+            return stream.read()
+    except OSError:
+        return None
+
+
+def tracked_file_changes(root: str) -> dict[str, str] | None:
+    """{path: sha256 of its content, or "deleted"} of the tracked files that differ from HEAD in the git checkout
+    holding `root`; None when `root` is not in one (or git is missing)."""
+    try:
+        top = _git(root, "rev-parse", "--show-toplevel")
+        if top.returncode != 0:
+            return None
+        toplevel = top.stdout.decode().strip()
+        status = _git(toplevel, "status", "--porcelain=v1", "-z", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if status.returncode != 0:
+        return None
+    entries, changes, index = status.stdout.decode(errors="surrogateescape").split("\0"), {}, 0
+    while index < len(entries):
+        entry, index = entries[index], index + 1
+        if len(entry) < 4:
+            continue
+        if "R" in entry[:2] or "C" in entry[:2]:
+            index += 1  # a rename or copy is followed by its source path
+        changes[entry[3:]] = _sha256(_file_content(toplevel, entry[3:]))
+    return changes
+
+
+def tracked_files_snapshot(root: str) -> dict | None:
+    """The checkout's HEAD, top level and changed tracked files (tracked_file_changes); None outside a checkout."""
+    changes = tracked_file_changes(root)
+    if changes is None:
+        return None
+    toplevel = _git(root, "rev-parse", "--show-toplevel").stdout.decode().strip()
+    head = _git(toplevel, "rev-parse", "HEAD").stdout.decode().strip()
+    return {"toplevel": toplevel, "head": head, "changes": changes}
+
+
+def tracked_files_changed_since(snapshot: dict) -> list[str]:
+    """Tracked paths whose content differs from what it was at `snapshot`; commits in between do not count."""
+    toplevel, start = snapshot["toplevel"], snapshot["head"]
+    head = _git(toplevel, "rev-parse", "HEAD").stdout.decode().strip()
+    committed = _git(toplevel, "diff", "--name-only", "--diff-filter=MDT", "-z", start, head).stdout.decode()
+    now = tracked_file_changes(toplevel) or {}
+    candidates = set(snapshot["changes"]) | set(now) | {path for path in committed.split("\0") if path}
+    changed = []
+    for path in sorted(candidates):
+        if path in snapshot["changes"]:
+            expected = snapshot["changes"][path]
+        else:
+            blob = _git(toplevel, "show", f"{start}:{path}")
+            expected = _sha256(blob.stdout if blob.returncode == 0 else None)
+        if _sha256(_file_content(toplevel, path)) != expected:
+            changed.append(path)
+    return changed
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Notes which tracked files already differ from HEAD, and how (only in the controller, not xdist workers)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    snapshot = tracked_files_snapshot(REPO)
+    if snapshot is not None:
+        session.config.stash[_TRACKED_BEFORE] = snapshot
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fails the session when the tests changed or deleted a tracked file (tests write to tmp_path)."""
+    if hasattr(session.config, "workerinput") or _TRACKED_BEFORE not in session.config.stash:
+        return
+    changed = tracked_files_changed_since(session.config.stash[_TRACKED_BEFORE])
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = (f"the tests changed {len(changed)} tracked file(s): {', '.join(changed)} (tests must write to "
+                   "tmp_path; or was a file edited while they ran?)")
+        if reporter is not None:
+            reporter.write("\n")  # after pytest's progress line, which it has not ended yet
+            reporter.write_line(f"FAILED session check: {message}", red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,13 @@
 Keras kernels are already HWIO / (in, out) and its Flatten is NHWC, so weights copy as they are. Some Keras
 architectures differ from torchvision's in ways that are options of our models: `keras_model_options` gives
 the `create()` options under which the converted variables reproduce the Keras model.
+
+Each keras.applications model expects its own `preprocess_input` mode. The converted model takes RGB pixels in
+[0, 255] normalized by the config's `normalize_mean`/`normalize_std`, as every model here does:
+`keras_input_normalization` gives those two keys, and `from_keras` folds the "caffe" mode's RGB->BGR swap into
+the first convolution (its input channels reversed). Both are exact up to float32 round-off. The mean is not
+folded into the first convolution's bias, which would be wrong at the borders: Keras zero-pads the
+mean-subtracted image, so a padded pixel contributes 0, not -mean.
 """
 
 from __future__ import annotations
@@ -17,6 +24,20 @@ from imagenet_jax.models.resnet import KERAS_OPTIONS
 
 _RESNETS = ("resnet50", "resnet101", "resnet152")
 _VGGS = ("vgg16", "vgg19")
+
+# keras.applications' preprocess_input mode per converted architecture (keras/src/applications/*.py): "caffe"
+# (RGB->BGR, minus the ImageNet mean [103.939, 116.779, 123.68] in BGR order, no scaling) for ResNet50/101/152 and
+# VGG16/19; "tf" (x / 127.5 - 1) for ResNetV2, InceptionV3 (and Xception, MobileNet); "torch" (x / 255, then the
+# ImageNet mean/std) for DenseNet, which has no mapping here yet.
+PREPROCESSING_MODES = {"resnet_v1": "caffe", "resnet_v2": "tf", "vgg": "caffe", "inception_v3": "tf"}
+# Each mode as (normalize_mean, normalize_std) of RGB pixels in [0, 255]: (x - mean) / std.
+INPUT_NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "caffe": ((123.68, 116.779, 103.939), (1.0, 1.0, 1.0)),  # the BGR mean, in RGB order; BGR itself: from_keras
+    "tf": ((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
+    "torch": ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)),
+}
+# The first convolution of each architecture, whose input channels from_keras reverses for a "caffe" model.
+_FIRST_CONV = {"resnet_v1": "conv1_conv", "resnet_v2": "conv1_conv", "vgg": "block1_conv1", "inception_v3": "conv2d"}
 
 # Keras' InceptionV3 names its conv/BN layers only by creation order (conv2d, conv2d_1, ...); this is that order
 # in our (torchvision's) module names.
@@ -66,8 +87,22 @@ def keras_model_options(keras_model: Any, name: str) -> dict[str, Any]:
     raise ValueError(f"no Keras mapping for model {name!r}; supported: {', '.join(_RESNETS + _VGGS)}, inception_v3")
 
 
+def keras_preprocessing(keras_model: Any, name: str) -> str:
+    """The `preprocess_input` mode ("caffe", "tf" or "torch") that `keras_model`, converted to `name`, expects."""
+    keras_model_options(keras_model, name)  # an unsupported name: its ValueError
+    return PREPROCESSING_MODES[_architecture(keras_model, name)]
+
+
+def keras_input_normalization(keras_model: Any, name: str) -> dict[str, tuple[float, ...]]:
+    """`{"normalize_mean", "normalize_std"}` config values under which `from_keras`' model sees, from RGB pixels,
+    what `keras_model` sees from its own `preprocess_input`."""
+    mean, std = INPUT_NORMALIZATION[keras_preprocessing(keras_model, name)]
+    return {"normalize_mean": mean, "normalize_std": std}
+
+
 def from_keras(keras_model: Any, name: str) -> Variables:
-    """Converts a keras.applications model to `{"params", "batch_stats"}` for `create(name, **keras_model_options)`."""
+    """Converts a keras.applications model to `{"params", "batch_stats"}` for `create(name, **keras_model_options)`;
+    the result takes RGB input (a "caffe" model's BGR order is folded into its first convolution)."""
     options = keras_model_options(keras_model, name)
     if name in _RESNETS:
         version = _resnet_version(keras_model)
@@ -81,8 +116,25 @@ def from_keras(keras_model: Any, name: str) -> Variables:
     variables: Variables = {}
     for layer in _weighted_layers(keras_model):
         _copy_layer(variables, layer, paths[layer.name])
+    architecture = _architecture(keras_model, name)
+    if PREPROCESSING_MODES[architecture] == "caffe":
+        first = paths[_FIRST_CONV[architecture]]
+        kernel = _get(variables["params"], first)["kernel"]
+        _get(variables["params"], first)["kernel"] = np.ascontiguousarray(kernel[:, :, ::-1, :])  # HWIO: I = BGR
     check_matches_model(variables, name, **options)
     return variables
+
+
+def _architecture(keras_model: Any, name: str) -> str:
+    if name in _RESNETS:
+        return f"resnet_{_resnet_version(keras_model)}"
+    return "vgg" if name in _VGGS else name
+
+
+def _get(tree: dict, path: tuple[str, ...]) -> dict:
+    for key in path:
+        tree = tree[key]
+    return tree
 
 
 def _weighted_layers(keras_model: Any) -> list[Any]:

@@ -76,3 +76,6 @@ def test_ablation_runs_headless_and_shows_the_report(fashion_mnist_dir, tmp_path
 def test_finetune_runs_headless(tmp_path, monkeypatch):
     notebook = execute("finetune", tmp_path, monkeypatch)
     assert "fine-tuned ResNet-50, step 2" in _text(notebook)
+    # Keras' ResNet50 takes caffe inputs: the config gets the converter's mean and std, not hand-typed ones.
+    assert ("caffe preprocessing as config: {'normalize_mean': (123.68, 116.779, 103.939), "
+            "'normalize_std': (1.0, 1.0, 1.0)}") in _text(notebook)

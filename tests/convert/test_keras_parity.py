@@ -1,14 +1,16 @@
-"""Converted keras.applications models compute the same logits as Keras (random weights and BN statistics)."""
+"""Converted keras.applications models compute, from RGB pixels normalized by `keras_input_normalization`, the
+logits Keras computes from its own `preprocess_input` of the same pixels (random weights and BN statistics)."""
 
 from __future__ import annotations
 
 import jax
 import numpy as np
 import pytest
-from parity_report import check_and_record
+from parity_report import check_and_record, relative_error
 
 from imagenet_jax import models
-from imagenet_jax.convert import from_keras, keras_model_options
+from imagenet_jax.convert import from_keras, keras_input_normalization, keras_model_options, keras_preprocessing
+from imagenet_jax.core.metrics import normalize_images
 from imagenet_jax.models import accounting
 
 keras = pytest.importorskip("keras")
@@ -24,6 +26,9 @@ CASES = [
     pytest.param("VGG19", "vgg19", 224, marks=pytest.mark.slow),
     ("InceptionV3", "inception_v3", 75),
 ]
+# The keras.applications module whose preprocess_input each constructor's weights expect.
+PREPROCESS_MODULE = {"ResNet50": "resnet", "ResNet101": "resnet", "ResNet152": "resnet", "ResNet50V2": "resnet_v2",
+                     "VGG16": "vgg16", "VGG19": "vgg19", "InceptionV3": "inception_v3"}
 # Keras' trainable parameter counts (model.summary()).
 KERAS_TRAINABLE_PARAMS = {"ResNet50": 25_583_592, "ResNet50V2": 25_568_360, "InceptionV3": 23_817_352}
 
@@ -53,18 +58,86 @@ def randomized_keras_model(constructor: str, image_size: int):
     return model
 
 
+def keras_logits(reference, constructor: str, pixels: np.ndarray) -> np.ndarray:
+    """Keras' logits of RGB `pixels` in [0, 255] after its own preprocess_input for `constructor`."""
+    preprocess = getattr(keras.applications, PREPROCESS_MODULE[constructor]).preprocess_input
+    return np.asarray(reference(preprocess(pixels.copy()), training=False))  # preprocess_input works in place
+
+
+def converted_logits(reference, name: str, pixels: np.ndarray, variables=None) -> np.ndarray:
+    """Our logits of the same RGB pixels: the converted model, behind the normalization the converter gives."""
+    variables = from_keras(reference, name) if variables is None else variables
+    model = models.create(name, **keras_model_options(reference, name))
+    normalization = keras_input_normalization(reference, name)
+    apply = jax.jit(lambda v, x: model.apply(
+        v, normalize_images(x, normalization["normalize_mean"], normalization["normalize_std"]), train=False))
+    return np.asarray(apply(variables, pixels))
+
+
+def photo(size: int) -> np.ndarray:
+    """scikit-image's cat photograph (chelsea), its centre square resized to `size`, as a batch of one."""
+    import PIL.Image
+    import skimage.data
+
+    image = skimage.data.chelsea()
+    side = min(image.shape[:2])
+    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    square = PIL.Image.fromarray(image[top:top + side, left:left + side]).resize((size, size), PIL.Image.BILINEAR)
+    return np.asarray(square, np.float32)[None]
+
+
 @pytest.mark.parametrize(("constructor", "name", "size"), CASES)
 def test_eval_logits_match_keras(constructor, name, size):
     reference = randomized_keras_model(constructor, size)
-    variables = from_keras(reference, name)
-    options = keras_model_options(reference, name)
-    images = np.random.default_rng(0).standard_normal((BATCH, size, size, 3)).astype(np.float32)
-    expected = np.asarray(reference(images, training=False))
-    model = models.create(name, **options)
-    actual = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, images)
-    check_and_record("Keras", constructor, f"{size} px, eval", actual, expected)
+    pixels = np.random.default_rng(0).uniform(0, 255, (BATCH, size, size, 3)).astype(np.float32)
+    mode = keras_preprocessing(reference, name)
+    actual = converted_logits(reference, name, pixels)
+    check_and_record("Keras", constructor, f"{size} px, eval, {mode} preprocess_input", actual,
+                     keras_logits(reference, constructor, pixels))
     if constructor in KERAS_TRAINABLE_PARAMS and name != "inception_v3":
-        assert accounting.count_params(variables) == KERAS_TRAINABLE_PARAMS[constructor]
+        assert accounting.count_params(from_keras(reference, name)) == KERAS_TRAINABLE_PARAMS[constructor]
+
+
+PHOTO_CASES = [
+    ("ResNet50", "resnet50", 64),
+    ("ResNet50V2", "resnet50", 64),
+    ("InceptionV3", "inception_v3", 75),
+    pytest.param("VGG16", "vgg16", 224, marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("constructor", "name", "size"), PHOTO_CASES)
+def test_photo_logits_match_keras_on_its_own_preprocess_input(constructor, name, size):
+    reference = randomized_keras_model(constructor, size)
+    pixels = photo(size)
+    mode = keras_preprocessing(reference, name)
+    check_and_record("Keras", constructor, f"photo {size} px, eval, {mode} preprocess_input",
+                     converted_logits(reference, name, pixels), keras_logits(reference, constructor, pixels))
+
+
+def test_preprocessing_modes_are_keras_own():
+    # keras.applications: ResNet (v1) and VGG are "caffe" (BGR, mean-subtracted), ResNetV2 and InceptionV3 "tf".
+    modes = {constructor: keras_preprocessing(randomized_keras_model(constructor, 75), name)
+             for constructor, name in (("ResNet50", "resnet50"), ("ResNet50V2", "resnet50"),
+                                       ("InceptionV3", "inception_v3"))}
+    assert modes == {"ResNet50": "caffe", "ResNet50V2": "tf", "InceptionV3": "tf"}
+    reference = randomized_keras_model("ResNet50", 32)
+    assert keras_input_normalization(reference, "resnet50") == {
+        "normalize_mean": (123.68, 116.779, 103.939), "normalize_std": (1.0, 1.0, 1.0)}
+
+
+def test_caffe_model_without_the_folded_channel_swap_is_far_off_on_a_photo():
+    # Proves the photo test can see channel order: the BGR swap undone, the logits differ by far more than 1e-4.
+    reference = randomized_keras_model("ResNet50", 64)
+    variables = from_keras(reference, "resnet50")
+    stem = variables["params"]["stem_conv"]
+    np.testing.assert_array_equal(stem["kernel"], reference.get_layer("conv1_conv").get_weights()[0][:, :, ::-1])
+    unswapped = {**variables, "params": {**variables["params"], "stem_conv": {**stem, "kernel": stem["kernel"][
+        :, :, ::-1]}}}
+    pixels = photo(64)
+    expected = keras_logits(reference, "ResNet50", pixels)
+    assert relative_error(converted_logits(reference, "resnet50", pixels, unswapped), expected) > 1e-2
+    assert relative_error(converted_logits(reference, "resnet50", pixels), expected) < 1e-4
 
 
 def test_keras_inception_v3_options_and_unscaled_batch_norm():

@@ -44,20 +44,101 @@ def test_conv_layer_flops_are_two_per_multiply_add(lowering):
 def test_mfu_is_achieved_over_peak_of_all_devices():
     # 1,000 img/s x 1 GFLOP = 1 TFLOP/s against 2 devices of 1 TFLOP/s each.
     assert throughput.mfu(1000.0, 1e9, 1e12, 2) == pytest.approx(0.5)
-    assert throughput.mfu(1000.0, 1e9, 0.0, 2) == 0.0  # unknown peak: no MFU rather than a wrong one
+    assert throughput.mfu(1000.0, 1e9, None, 2) is None  # unknown peak: no MFU rather than a wrong one
+    assert throughput.mfu(1000.0, None, 1e12, 2) is None  # unknown FLOPs: likewise
 
 
-def test_peak_table_by_device_kind_and_precision():
-    def device(kind, platform="gpu"):
-        return types.SimpleNamespace(device_kind=kind, platform=platform)
+def _device(kind: str, platform: str = "gpu") -> types.SimpleNamespace:
+    return types.SimpleNamespace(device_kind=kind, platform=platform)
 
-    assert throughput.device_peak_flops(device("NVIDIA H100 80GB HBM3"), half_precision=True) == 989e12
-    assert throughput.device_peak_flops(device("NVIDIA H100 80GB HBM3"), half_precision=False) == 494e12
-    assert throughput.device_peak_flops(device("TPU v5 lite", "tpu"), half_precision=True) == 197e12
-    assert throughput.device_peak_flops(device("TPU v5", "tpu"), half_precision=True) == 459e12
-    assert throughput.device_peak_flops(device("TPU v6 lite", "tpu"), half_precision=True) == 918e12
-    assert throughput.device_peak_flops(device("NVIDIA A100-SXM4-40GB"), half_precision=True) == 312e12
-    assert throughput.device_peak_flops(device("NVIDIA H100 80GB HBM3"), True, override=1e12) == 1e12
+
+# (device_kind as JAX reports it, table entry, dense bf16 peak, float32-default peak): at least one per entry.
+PEAK_CASES = [
+    ("NVIDIA H100 80GB HBM3", "H100 SXM", 989.4e12, 494.7e12),
+    ("NVIDIA H100 SXM5 80GB", "H100 SXM", 989.4e12, 494.7e12),
+    ("NVIDIA H100 PCIe", "H100 PCIe", 756.5e12, 378.0e12),
+    ("NVIDIA H100 NVL", "H100 NVL", 835.5e12, 417.5e12),
+    ("NVIDIA H200", "H200 SXM", 989.4e12, 494.7e12),
+    ("NVIDIA H200 NVL", "H200 NVL", 835.5e12, 417.5e12),
+    ("NVIDIA GH200 480GB", "GH200", 989.4e12, 494.7e12),
+    ("NVIDIA A100-SXM4-40GB", "A100", 312e12, 156e12),
+    ("NVIDIA A100-SXM4-80GB", "A100", 312e12, 156e12),
+    ("NVIDIA A100-PCIE-40GB", "A100", 312e12, 156e12),
+    ("NVIDIA A100 80GB PCIe", "A100", 312e12, 156e12),
+    ("Tesla V100-SXM2-16GB", "V100 SXM2", 15.7e12, 15.7e12),
+    ("Tesla V100-PCIE-32GB", "V100 PCIe", 14.0e12, 14.0e12),
+    ("Tesla V100S-PCIE-32GB", "V100S PCIe", 16.4e12, 16.4e12),
+    ("NVIDIA L4", "L4", 121e12, 60e12),
+    ("TPU v2", "TPU v2", 22.5e12, 22.5e12),
+    ("TPU v3", "TPU v3", 61.5e12, 61.5e12),
+    ("TPU v4", "TPU v4", 275e12, 275e12),
+    ("TPU v5 lite", "TPU v5e", 197e12, 197e12),
+    ("TPU v5e", "TPU v5e", 197e12, 197e12),
+    ("TPU v5", "TPU v5p", 459e12, 459e12),
+    ("TPU v5p", "TPU v5p", 459e12, 459e12),
+    ("TPU v6 lite", "TPU v6e", 918e12, 918e12),
+    ("TPU v6e", "TPU v6e", 918e12, 918e12),
+]
+
+
+@pytest.mark.parametrize(("kind", "entry", "bf16", "fp32"), PEAK_CASES)
+def test_peak_of_a_device_kind_is_its_data_sheet_entry(kind, entry, bf16, fp32):
+    platform = "tpu" if kind.startswith("TPU") else "gpu"
+    assert throughput.table_peak_flops(kind, half_precision=True) == (entry, bf16)
+    assert throughput.table_peak_flops(kind, half_precision=False) == (entry, fp32)
+    peak, source = throughput.device_peak_flops(_device(kind, platform), half_precision=True)
+    assert peak == bf16 and source.startswith(entry)
+
+
+def test_every_peak_table_entry_has_a_device_kind_case():
+    assert {entry for _, entry, _, _ in PEAK_CASES} == {name for name, *_ in throughput.PEAK_FLOPS}
+
+
+@pytest.mark.parametrize("kind", ["NVIDIA H100", "NVIDIA B200", "Tesla T4", "NVIDIA A10G", "TPU v7x", "H100 PCIe"])
+def test_unknown_or_ambiguous_device_kind_has_no_peak_and_says_why(kind):
+    # A bare "NVIDIA H100" could be a PCIe or an SXM part: no guess. Only the whole string decides.
+    assert throughput.table_peak_flops(kind, half_precision=True) is None
+    peak, reason = throughput.device_peak_flops(_device(kind), half_precision=True)
+    assert peak is None and repr(kind) in reason and "config.peak_flops_per_device" in reason
+
+
+def test_configured_peak_overrides_the_table():
+    assert throughput.device_peak_flops(_device("NVIDIA H100 80GB HBM3"), True, override=1e12) == (
+        1e12, "config.peak_flops_per_device")
+
+
+def test_failing_cpu_probe_gives_no_peak_rather_than_zero(monkeypatch):
+    def failing_probe():
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(throughput, "measured_cpu_peak_flops", failing_probe)
+    peak, reason = throughput.device_peak_flops(_device("cpu", "cpu"), half_precision=False)
+    assert peak is None and "RuntimeError: probe exploded" in reason
+
+
+def test_meter_omits_mfu_and_logs_the_reason_once_when_the_probe_fails(monkeypatch, caplog):
+    monkeypatch.setattr(throughput, "measured_cpu_peak_flops", lambda: 1 / 0)
+    meter = throughput.ThroughputMeter(global_batch_size=8, half_precision=False)
+    with caplog.at_level("INFO"):
+        meter.analyze(jax.jit(lambda x: x @ x), jnp.ones((8, 8)))
+        windows = [meter.window_metrics(images_per_second=100.0) for _ in range(3)]
+    for window in windows:
+        assert "mfu" not in window
+        assert window["model_tflops_per_second"] == pytest.approx(100.0 * 2 * 8**3 / 8 / 1e12)
+    warnings = [record.getMessage() for record in caplog.records if "MFU is not reported" in record.getMessage()]
+    assert len(warnings) == 1 and "ZeroDivisionError" in warnings[0]
+
+
+def test_meter_omits_tflops_and_mfu_when_xla_gives_no_cost_analysis(monkeypatch, caplog):
+    monkeypatch.setattr(throughput, "compiled_flops", lambda compiled: None)
+    meter = throughput.ThroughputMeter(global_batch_size=8, half_precision=False, peak_flops_per_device=1e12)
+    with caplog.at_level("WARNING"):
+        summary = meter.analyze(jax.jit(lambda x: x @ x), jnp.ones((8, 8)))
+    window = meter.window_metrics(images_per_second=100.0)
+    assert set(window) == {"data_wait_fraction"}
+    assert "model_gflops_per_image" not in summary and summary["peak_tflops_per_device"] == 1.0
+    assert [record.getMessage() for record in caplog.records] == [
+        "MFU is not reported (train lines omit `mfu`): XLA's cost analysis of the train step gave no FLOP count"]
 
 
 def test_window_metrics_turn_images_per_second_into_tflops_and_mfu():
