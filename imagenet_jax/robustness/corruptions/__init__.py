@@ -6,7 +6,7 @@ oracle on real photographs: deterministic corruptions agree pixel for pixel with
 ones in the mean and spread of the change they make. The implementation is our own:
 
 - on device: gaussian_noise, shot_noise, impulse_noise (noise.py); defocus_blur, glass_blur (its sequential
-  pixel-swap loop regrouped into waves of disjoint swaps, same result), motion_blur, zoom_blur (blur.py); snow,
+  pixel loop regrouped into waves of disjoint steps, same result), motion_blur, zoom_blur (blur.py); snow,
   fog (our diamond-square plasma fractal, ImageNet-C's algorithm and parameters), brightness (weather.py);
   contrast, elastic_transform, pixelate (digital.py);
 - on the host through jax.pure_callback: jpeg_compression (PIL) and the crop of frost's photograph (weather.py:

@@ -45,14 +45,14 @@ def defocus_blur(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=16)
-def swap_waves(height: int, width: int, reach: int) -> tuple[np.ndarray, np.ndarray]:
-    """ImageNet-C's pixel-swap loop (rows, then columns, from the far corner inward) regrouped into waves.
+def copy_waves(height: int, width: int, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """ImageNet-C's sequential pixel loop (rows, then columns, from the far corner inward) regrouped into waves.
 
-    The swap at (h, w) exchanges it with (h + dy, w + dx), dy and dx in [-reach, reach), so it touches rows
-    [h - reach, h + reach) and columns [w - reach, w + reach). Wave (W - reach - w) + (H - reach - h) * 2 * reach
-    puts every two swaps that may touch the same pixel in their loop order and makes the swaps of one wave
-    disjoint, so doing a wave at once gives the loop's result. Returns (waves, slots) flat pixel indices and
-    which slots are real (the padding slots swap pixel 0, which no real swap reaches, with itself).
+    The step at (h, w) reads (h + dy, w + dx), dy and dx in [-reach, reach), so it touches rows [h - reach,
+    h + reach) and columns [w - reach, w + reach). Wave (W - reach - w) + (H - reach - h) * 2 * reach puts every
+    two steps that may touch the same pixel in their loop order and makes the steps of one wave disjoint, so doing
+    a wave at once gives the loop's result. Returns (waves, slots) flat pixel indices and which slots are real
+    (the padding slots copy pixel 0, which no real step reaches, onto itself).
     """
     rows = np.arange(height - reach, reach, -1)
     cols = np.arange(width - reach, reach, -1)
@@ -69,23 +69,23 @@ def swap_waves(height: int, width: int, reach: int) -> tuple[np.ndarray, np.ndar
 
 
 def shuffle_pixels(x: jax.Array, reach: int, passes: int, key: jax.Array) -> jax.Array:
-    """ImageNet-C's local pixel shuffle: `passes` times, each interior pixel swapped with a random neighbour."""
+    """ImageNet-C's local pixel "shuffle": `passes` times, each interior pixel in turn takes the value of a random
+    neighbour. ImageNet-C means to swap the two, but its tuple assignment of numpy views copies the neighbour
+    and leaves it as it was; we do what its code does, since that is what its published images show."""
     n, height, width, channels = x.shape
-    positions, real = (jnp.asarray(a) for a in swap_waves(height, width, reach))
+    positions, real = (jnp.asarray(a) for a in copy_waves(height, width, reach))
     batch = jnp.arange(n)[:, None]
 
-    def swap_wave(step, carry):
+    def copy_wave(step, carry):
         flat, pass_key = carry
         dy, dx = jax.random.randint(jax.random.fold_in(pass_key, step), (2, n, positions.shape[1]), -reach, reach)
         here = jnp.broadcast_to(positions[step], (n, positions.shape[1]))
         there = here + jnp.where(real[step], dy * width + dx, 0)
-        here_values, there_values = flat[batch, here], flat[batch, there]
-        flat = flat.at[batch, here].set(there_values).at[batch, there].set(here_values)
-        return flat, pass_key
+        return flat.at[batch, here].set(flat[batch, there]), pass_key
 
     flat = x.reshape(n, height * width, channels)
     for pass_key in jax.random.split(key, passes):
-        flat, _ = jax.lax.fori_loop(0, positions.shape[0], swap_wave, (flat, pass_key))
+        flat, _ = jax.lax.fori_loop(0, positions.shape[0], copy_wave, (flat, pass_key))
     return flat.reshape(x.shape)
 
 

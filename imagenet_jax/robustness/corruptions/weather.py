@@ -95,15 +95,23 @@ def frost(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     return frost_at(x, severity, which, tops, lefts)
 
 
-def plasma_fractal(key: jax.Array, count: int, size: int, decay: float) -> jax.Array:
-    """`count` diamond-square height maps of side `size` (a power of 2) in [0, 1], as ImageNet-C's plasma_fractal:
-    each midpoint is the mean of its four neighbours plus U(-w, w) * w, w = 100 divided by `decay` per level."""
-    heights = jnp.zeros((count, size, size))
-    step, wibble = size, 100.0
-    keys = iter(jax.random.split(key, 3 * size.bit_length()))
+def plasma_draws(size: int) -> int:
+    """How many uniform numbers the plasma fractal of side `size` uses: 3 per midpoint of every level."""
+    return 3 * sum((size >> level) ** 2 for level in range(1, size.bit_length()))
+
+
+def plasma_from_uniform(uniform: jax.Array, size: int, decay: float) -> jax.Array:
+    """Diamond-square height maps of side `size` (a power of 2) in [0, 1], as ImageNet-C's plasma_fractal: each
+    midpoint is the mean of its four neighbours plus U(-w, w) * w, w = 100 divided by `decay` per level. `uniform`
+    (N, plasma_draws(size)) holds the U[0, 1) numbers, in the order ImageNet-C draws them."""
+    heights, used, step, wibble = jnp.zeros((uniform.shape[0], size, size)), 0, size, 100.0
 
     def wibbled_mean(total):
-        return total / 4 + wibble * jax.random.uniform(next(keys), total.shape, minval=-wibble, maxval=wibble)
+        nonlocal used
+        cells = total.shape[1] * total.shape[2]
+        take = uniform[:, used:used + cells].reshape(total.shape)
+        used += cells
+        return total / 4 + wibble * (2.0 * wibble * take - wibble)
 
     while step >= 2:
         half = step // 2
@@ -120,14 +128,19 @@ def plasma_fractal(key: jax.Array, count: int, size: int, decay: float) -> jax.A
     return heights / jnp.max(heights, axis=(1, 2), keepdims=True)
 
 
+def fog_with(x: jax.Array, severity: int, plasma: jax.Array) -> jax.Array:
+    """(x + c * plasma) * max / (max + c), `plasma` (N, H, W) in [0, 1], max the image's largest value."""
+    strength = FOG[severity - 1][0]
+    top = jnp.max(x, axis=(1, 2, 3), keepdims=True)
+    return (x + strength * plasma[..., None]) * top / (top + strength)
+
+
 def fog(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
-    """(x + c * plasma) * max / (max + c): a plasma fractal on the next power of 2 above the longer side."""
-    strength, decay = FOG[severity - 1]
+    """Fog of a plasma fractal on the next power of 2 above the longer side, cropped to the image."""
     n, height, width, _ = x.shape
     size = 1 << (max(height, width) - 1).bit_length()
-    plasma = plasma_fractal(key, n, size, decay)[:, :height, :width, None]
-    top = jnp.max(x, axis=(1, 2, 3), keepdims=True)
-    return (x + strength * plasma) * top / (top + strength)
+    plasma = plasma_from_uniform(jax.random.uniform(key, (n, plasma_draws(size))), size, FOG[severity - 1][1])
+    return fog_with(x, severity, plasma[:, :height, :width])
 
 
 def snow(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
