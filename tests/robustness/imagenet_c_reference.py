@@ -12,6 +12,7 @@ import importlib.util
 import os
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -38,8 +39,10 @@ def reference() -> types.ModuleType:
     had = sys.modules.get("pkg_resources")
     sys.modules["pkg_resources"] = had or shim
     try:
-        import imagecorruptions
-        from imagecorruptions import corruptions
+        with warnings.catch_warnings():  # its scipy.ndimage.interpolation import is deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import imagecorruptions
+            from imagecorruptions import corruptions
     finally:
         if had is None:
             del sys.modules["pkg_resources"]

@@ -27,12 +27,13 @@ def contrast(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     return (x - mean) * CONTRAST[severity - 1] + mean
 
 
-def elastic_transform(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
+def elastic_transform_with(x: jax.Array, severity: int, uniform: jax.Array) -> jax.Array:
     """Bilinear resampling (mirrored borders) at pixel + alpha * Gaussian-smoothed U(-r, r) displacements,
-    r = 0.005 * height, the smoothing sigma 0.01 * the side (truncated at 3 sigma)."""
-    n, height, width, _ = x.shape
+    r = 0.005 * height, the smoothing sigma 0.01 * the side (truncated at 3 sigma); `uniform` (N, H, W, 2) holds
+    the U[0, 1) numbers of the column and the row displacements."""
+    _, height, width, _ = x.shape
     reach = 0.005 * height
-    noise = jax.random.uniform(key, (n, height, width, 2), minval=-reach, maxval=reach)
+    noise = (2.0 * uniform - 1.0) * reach
     shift = filters.gaussian_filter(noise, (0.01 * height, 0.01 * width), truncate=3.0, pad_mode="symmetric")
     shift = shift * ELASTIC[severity - 1]
     rows = jnp.arange(height, dtype=jnp.float32)[:, None] + shift[..., 1]
@@ -45,6 +46,11 @@ def elastic_transform(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     return jax.vmap(warp)(x, rows, cols)
 
 
+def elastic_transform(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
+    """A smooth random displacement of every pixel, bilinearly resampled."""
+    return elastic_transform_with(x, severity, jax.random.uniform(key, (*x.shape[:3], 2)))
+
+
 def pixelate(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     """PIL's BOX downsample to int(c * side) (width pass, then height, each rounded to 8 bits as PIL does),
     then PIL's NEAREST upsample."""
@@ -55,7 +61,8 @@ def pixelate(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
                                                                        jnp.float32), precision=filters.HIGHEST) + 0.5)
     values = jnp.floor(jnp.einsum("oh,nhwc->nowc", jnp.asarray(filters.pil_box_matrix(height, small_h), jnp.float32),
                                   values, precision=filters.HIGHEST) + 0.5)
-    upsampled = filters.resample(values, filters.nearest_matrix(small_h, height), filters.nearest_matrix(small_w, width))
+    upsampled = filters.resample(values, filters.nearest_matrix(small_h, height),
+                                 filters.nearest_matrix(small_w, width))
     return upsampled / 255.0
 
 

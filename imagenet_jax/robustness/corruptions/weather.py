@@ -83,16 +83,20 @@ def frost_at(x: jax.Array, severity: int, which: jax.Array, tops: jax.Array, lef
     return image_weight * x + frost_weight * crops
 
 
-def frost(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
-    """A uniformly random photograph of the five and a uniformly random crop of it, per image."""
-    n, height, width, _ = x.shape
+def frost_draws(key: jax.Array, count: int, height: int, width: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(which photograph, top, left) per image: a uniform choice of the five and a uniform crop position in it."""
     shapes = np.array([layer.shape[:2] for layer in frost_layers(height, width)])
     which_key, top_key, left_key = jax.random.split(key, 3)
-    which = jax.random.randint(which_key, (n,), 0, len(FROST_FILES))
-    spans = jnp.asarray(shapes - np.array([height, width]))[which]  # numpy.random.randint(0, span)
-    tops = jnp.floor(jax.random.uniform(top_key, (n,)) * spans[:, 0]).astype(jnp.int32)
-    lefts = jnp.floor(jax.random.uniform(left_key, (n,)) * spans[:, 1]).astype(jnp.int32)
-    return frost_at(x, severity, which, tops, lefts)
+    which = jax.random.randint(which_key, (count,), 0, len(FROST_FILES))
+    spans = jnp.asarray(shapes - np.array([height, width]))[which]  # as numpy.random.randint(0, span)
+    tops = jnp.floor(jax.random.uniform(top_key, (count,)) * spans[:, 0]).astype(jnp.int32)
+    lefts = jnp.floor(jax.random.uniform(left_key, (count,)) * spans[:, 1]).astype(jnp.int32)
+    return which, tops, lefts
+
+
+def frost(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
+    """A uniformly random photograph of the five and a uniformly random crop of it, per image."""
+    return frost_at(x, severity, *frost_draws(key, *x.shape[:3]))
 
 
 def plasma_draws(size: int) -> int:
@@ -143,23 +147,27 @@ def fog(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
     return fog_with(x, severity, plasma[:, :height, :width])
 
 
-def snow(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
-    """Zoomed thresholded noise, motion-blurred along a random angle in [-135, -45), added twice (the second
-    turned 180 degrees) to the image brightened toward 1.5 * gray + 0.5."""
+def snow_with(x: jax.Array, severity: int, normal: jax.Array, angles: jax.Array) -> jax.Array:
+    """Snow from standard normal noise (N, H, W) and motion-blur angles (degrees, one per image)."""
     mean, std, zoom, threshold, radius, sigma, image_weight = SNOW[severity - 1]
-    n, height, width, channels = x.shape
-    noise_key, angle_key = jax.random.split(key)
-    flakes = mean + std * jax.random.normal(noise_key, (n, height, width, 1))
-    flakes = filters.resample(flakes, filters.zoom_matrix(height, zoom, trim=False),
+    _, height, width, channels = x.shape
+    flakes = filters.resample(mean + std * normal[..., None], filters.zoom_matrix(height, zoom, trim=False),
                               filters.zoom_matrix(width, zoom, trim=False))
     flakes = jnp.clip(jnp.where(flakes < threshold, 0.0, flakes), 0.0, 1.0)
     scale = filters.side_scale(x)
-    angles = jax.random.uniform(angle_key, (n,), minval=-135.0, maxval=-45.0)
     flakes = filters.motion_blur_layer(flakes, max(1, round(radius * scale)), sigma * scale, angles)
     flakes = (jnp.round(flakes * 255.0) / 255.0)[:, :height, :width]
     gray = x if channels == 1 else jnp.tensordot(x, jnp.asarray(GRAY), axes=([3], [0]))[..., None]
     x = image_weight * x + (1 - image_weight) * jnp.maximum(x, gray * 1.5 + 0.5)
     return x + flakes + flakes[:, ::-1, ::-1]
+
+
+def snow(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
+    """Zoomed thresholded noise, motion-blurred along a random angle in [-135, -45), added twice (the second
+    turned 180 degrees) to the image brightened toward 1.5 * gray + 0.5."""
+    noise_key, angle_key = jax.random.split(key)
+    normal = jax.random.normal(noise_key, x.shape[:3])
+    return snow_with(x, severity, normal, jax.random.uniform(angle_key, (x.shape[0],), minval=-135.0, maxval=-45.0))
 
 
 def brightness(x: jax.Array, severity: int, key: jax.Array) -> jax.Array:
