@@ -1,8 +1,8 @@
 """ImageNet-C's weather corruptions on float NHWC images in [0, 1], with ImageNet-C's parameters.
 
 Snow, fog and brightness run on device. Frost blends a crop of one of ImageNet-C's frost photographs, which are
-data, not code: they are read at run time from an installed `imagecorruptions` package (`pip install
-imagecorruptions`), and frost stops with that instruction when they are absent. The crop is cut on the host
+data, not code: they are read at run time from an installed `imagecorruptions` package (`pip install -e
+'.[imagenet_c]'`), and frost stops with that instruction when they are absent. The crop is cut on the host
 (jax.pure_callback). For images other than 224 px the frost photograph is first resized by (side / 224), so the
 frost texture covers the same fraction of the image (imagecorruptions crops the full-size photograph instead).
 """
@@ -40,8 +40,9 @@ def frost_directory() -> str:
     folder = os.path.join(list(spec.submodule_search_locations)[0], "frost") if spec else ""
     if not all(os.path.exists(os.path.join(folder, name)) for name in FROST_FILES):
         raise FrostImagesMissing("the frost corruption blends ImageNet-C's frost photographs, which ship with the "
-                                 "imagecorruptions package: pip install imagecorruptions==1.1.2 (only its image "
-                                 "files are read), or leave frost out of config.evals.<set>.corruptions.")
+                                 "imagecorruptions package: pip install -e '.[imagenet_c]' (or pip install "
+                                 "imagecorruptions==1.1.2; only its image files are read), or leave frost out of "
+                                 "config.evals.<set>.corruptions.")
     return folder
 
 
