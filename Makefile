@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt timm  # the tests' oracle of augment policies (pyproject)
 	touch $@
 
 # Fashion-MNIST's IDX files from Debian (prepared into TFDS offline on first use).

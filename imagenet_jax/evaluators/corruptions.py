@@ -1,10 +1,20 @@
-"""`corruptions`: top-1 under ImageNet-C-style corruptions at severities 1-5, and the mean corruption error.
+"""`corruptions`: top-1 under ImageNet-C's corruptions at severities 1-5, and corruption errors (CE, mCE).
 
-Corruptions (imagenet_jax/robustness/corruptions.py) are applied on device to the uint8-valued eval images
-before normalization, with a key per (corruption, severity, batch). Metrics: "<corruption>_<severity>_top1",
-"<corruption>_error" (mean error over the severities) and "mean_error". Given a baseline (`baseline_workdir`:
-the last eval line of this set's name in its metrics.jsonl, or `baseline_errors` {corruption: [5 errors]}),
-also "<corruption>_ce" = sum_s E_s / sum_s E_s(baseline) and "mce", their mean (Hendrycks & Dietterich 2019).
+Corruptions (imagenet_jax/robustness/corruptions/) are applied on device to the uint8-valued eval images before
+normalization, with a key per (corruption, severity, batch). Metrics: "<corruption>_<severity>_top1",
+"<corruption>_error" (mean error over the severities) and "mean_error". Corruption errors, as Hendrycks &
+Dietterich (2019) define them, CE_c = sum_s E_{s,c} / sum_s E^ref_{s,c}, against two references:
+
+- AlexNet ("<c>_ce_alexnet"): ImageNet-C's published AlexNet errors, which are for ImageNet's validation set at
+  severities 1-5, so they are reported for the ImageNet-C corruptions that ran at all five severities, by default
+  only when the set is imagenet2012's with every class scored (`alexnet_normalized`: "auto", True or False);
+- a baseline run ("<c>_ce_baseline"): `baseline_workdir` (the last eval line of this set's name in its
+  metrics.jsonl) or `baseline_errors` {corruption: [errors per severity]}.
+
+Their mean is "mce_alexnet" / "mce_baseline" only when all 15 ImageNet-C corruptions ran at all five severities
+(the mCE of the paper); over fewer it is "partial_mean_ce_alexnet" / "partial_mean_ce_baseline", with
+"partial_mean_ce_<reference>_count", how many it averages, so a partial mean is never read as an mCE. The extra
+"gaussian_blur" (ImageNet-C's held-out validation blur) gets a baseline CE but is in no mean.
 """
 
 from __future__ import annotations
@@ -20,7 +30,16 @@ from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, s
 from imagenet_jax.evaluators.classification import correct, eval_logits
 from imagenet_jax.evaluators.registry import register
 from imagenet_jax.parallel import mesh as mesh_lib
-from imagenet_jax.robustness.corruptions import CORRUPTIONS, SEVERITIES, corrupt
+from imagenet_jax.robustness.corruptions import CORRUPTIONS, IMAGENET_C, SEVERITIES, corrupt
+
+# AlexNet's top-1 error on ImageNet-C, averaged over severities 1-5, per corruption: the ImageNet-C authors'
+# numbers (github.com/hendrycks/robustness, used as ALEXNET_ERR in google-research/augmix's imagenet.py)
+ALEXNET_ERRORS = {
+    "gaussian_noise": 0.886428, "shot_noise": 0.894468, "impulse_noise": 0.922640,
+    "defocus_blur": 0.819880, "glass_blur": 0.826268, "motion_blur": 0.785948, "zoom_blur": 0.798360,
+    "snow": 0.866816, "frost": 0.826572, "fog": 0.819324, "brightness": 0.564592,
+    "contrast": 0.853204, "elastic_transform": 0.646056, "pixelate": 0.717840, "jpeg_compression": 0.606500,
+}
 
 
 def baseline_from_workdir(workdir: str, set_name: str, corruptions, severities) -> dict[str, list[float]]:
@@ -42,7 +61,7 @@ def baseline_from_workdir(workdir: str, set_name: str, corruptions, severities) 
 
 def corruption_errors(errors: dict[str, list[float]], baseline: dict[str, list[float]],
                       set_name: str = "") -> tuple[dict[str, float], float]:
-    """({corruption: CE}, mCE): CE_c = sum_s E_{s,c} / sum_s E^baseline_{s,c}; mCE is their mean."""
+    """({corruption: CE}, mean CE): CE_c = sum_s E_{s,c} / sum_s E^baseline_{s,c}."""
     ces = {}
     for name, values in errors.items():
         if name not in baseline or len(baseline[name]) != len(values):
@@ -51,19 +70,37 @@ def corruption_errors(errors: dict[str, list[float]], baseline: dict[str, list[f
     return ces, float(np.mean(list(ces.values())))
 
 
+def alexnet_corruption_errors(errors: dict[str, list[float]]) -> dict[str, float]:
+    """{corruption: CE against AlexNet} for the ImageNet-C corruptions with errors at all five severities."""
+    return {name: float(np.mean(values)) / ALEXNET_ERRORS[name] for name, values in errors.items()
+            if name in ALEXNET_ERRORS and len(values) == len(SEVERITIES)}
+
+
+def mean_corruption_error(ces: dict[str, float], severities, reference: str) -> dict[str, float]:
+    """{"mce_<reference>": mean} when `ces` covers ImageNet-C's 15 at severities 1-5, else the partial mean
+    ("partial_mean_ce_<reference>") and how many corruptions it averages ("..._count")."""
+    covered = [name for name in IMAGENET_C if name in ces]
+    if not covered:
+        return {}
+    mean = float(np.mean([ces[name] for name in covered]))
+    if len(covered) == len(IMAGENET_C) and tuple(sorted(severities)) == SEVERITIES:
+        return {f"mce_{reference}": mean}
+    return {f"partial_mean_ce_{reference}": mean, f"partial_mean_ce_{reference}_count": float(len(covered))}
+
+
 @register("corruptions")
 class Corruptions(Evaluator):
-    """Accuracy under each corruption and severity; mCE against a baseline."""
+    """Accuracy under each corruption and severity; CE and mCE against AlexNet and against a baseline run."""
 
-    OPTIONS = {"corruptions": tuple(CORRUPTIONS), "severities": SEVERITIES, "seed": 0, "baseline_workdir": "",
-               "baseline_errors": None}
+    OPTIONS = {"corruptions": tuple(IMAGENET_C), "severities": SEVERITIES, "seed": 0, "baseline_workdir": "",
+               "baseline_errors": None, "alexnet_normalized": "auto"}
 
     @classmethod
     def validate(cls, name: str, options: dict, where: str = "") -> None:
         """Known corruption names, severities within 1-5."""
         super().validate(name, options, where)
         where = where or f"config.evals.{name}"
-        chosen = options.get("corruptions", tuple(CORRUPTIONS))
+        chosen = options.get("corruptions", tuple(IMAGENET_C))
         if isinstance(chosen, str) or not chosen or any(c not in CORRUPTIONS for c in chosen):
             raise ConfigError(f"{where}.corruptions={chosen!r} must be a tuple of: "
                               f"{', '.join(CORRUPTIONS)}.")
@@ -72,6 +109,8 @@ class Corruptions(Evaluator):
             raise ConfigError(f"{where}.severities={severities!r} must be a tuple of integers in 1..5.")
         if not isinstance(options.get("baseline_workdir", ""), str):
             raise ConfigError(f"{where}.baseline_workdir must be a path string.")
+        if options.get("alexnet_normalized", "auto") not in ("auto", True, False):
+            raise ConfigError(f"{where}.alexnet_normalized must be 'auto', True or False.")
 
     def __init__(self, *args, **kwargs):
         """Compiles one step per (corruption, severity)."""
@@ -103,8 +142,16 @@ class Corruptions(Evaluator):
                                          self.severities)
         return None
 
+    def alexnet_normalized(self) -> bool:
+        """Whether AlexNet's ImageNet-C errors apply: ImageNet's validation images, every class scored."""
+        if self.options["alexnet_normalized"] != "auto":
+            return bool(self.options["alexnet_normalized"])
+        info = self.eval_set.info
+        return getattr(info, "name", "") == "imagenet2012" and self.eval_set.class_subset is None and \
+            self.eval_set.split == getattr(info, "eval_split", None)
+
     def run(self, state, step: int) -> Iterator[tuple[str, float]]:
-        """<c>_<s>_top1, <c>_error, mean_error (and <c>_ce, mce with a baseline), num_examples."""
+        """<c>_<s>_top1, <c>_error, mean_error, the CEs and their mean (module docstring), num_examples."""
         base_key = jax.random.key(self.options["seed"])
         errors, totals = {}, None
         for index, (name, severity) in enumerate(self.steps):
@@ -120,10 +167,15 @@ class Corruptions(Evaluator):
         for name, values in errors.items():
             yield f"{name}_error", float(np.mean(values))
         yield "mean_error", float(np.mean([np.mean(values) for values in errors.values()]))
+        if self.alexnet_normalized():
+            ces = alexnet_corruption_errors(errors)
+            for name, ce in ces.items():
+                yield f"{name}_ce_alexnet", ce
+            yield from mean_corruption_error(ces, self.severities, "alexnet").items()
         baseline = self.baseline()
         if baseline is not None:
-            ces, mce = corruption_errors(errors, baseline, self.name)
+            ces, _ = corruption_errors(errors, baseline, self.name)
             for name, ce in ces.items():
-                yield f"{name}_ce", ce
-            yield "mce", mce
+                yield f"{name}_ce_baseline", ce
+            yield from mean_corruption_error(ces, self.severities, "baseline").items()
         yield from count_metrics(totals).items()

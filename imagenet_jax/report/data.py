@@ -13,7 +13,7 @@ from imagenet_jax.storage.layout import RunLayout
 # Keys of a train line that are bookkeeping, not model quality (left out of the best/last table).
 TRAIN_BOOKKEEPING = ("eta_seconds", "elapsed_seconds", "steps_per_second")
 # Eval keys where lower is better (the best value is the minimum).
-LOWER_IS_BETTER = ("loss", "error", "ece", "mce")
+LOWER_IS_BETTER = ("loss", "error", "ece", "mce", "_ce_")  # "_ce_": corruption errors
 
 
 @dataclasses.dataclass

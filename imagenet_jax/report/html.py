@@ -73,14 +73,14 @@ def metrics_tables(run: RunData) -> str:
 
 
 def robustness_tables(run: RunData) -> str:
-    """Eval sets whose keys look like corruption or adversarial results, as metric/value tables."""
-    words = ("corrupt", "mce", "fgsm", "pgd", "adversarial", "severity", "noise", "blur")
+    """Eval sets whose keys look like corruption or adversarial results, as metric/value tables (the whole line:
+    every corruption and severity, not only the keys that gave the set away)."""
+    words = ("corrupt", "mce", "mean_ce", "_ce_", "fgsm", "pgd", "adversarial", "severity", "noise", "blur")
     parts = []
     for split in run.eval_sets:
         last = numeric_metrics(run.split_rows(split)[-1])
-        robust = {key: value for key, value in last.items() if any(word in key.lower() for word in words)}
-        if robust or any(word in split.lower() for word in words):
-            parts.append(f"<h3>{escape(split)}</h3>" + table(["metric", "value"], sorted((robust or last).items())))
+        if any(word in key.lower() for key in last for word in words) or any(word in split.lower() for word in words):
+            parts.append(f"<h3>{escape(split)}</h3>" + table(["metric", "value"], sorted(last.items())))
     return "".join(parts) or note("No corruption or adversarial evaluation in this run.")
 
 

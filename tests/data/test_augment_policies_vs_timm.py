@@ -7,7 +7,8 @@ imagenet_jax/data/augment.py documents are each allowed by name here, and nothin
 
 timm is the oracle, read as a file: `timm/data/auto_augment.py` needs only PIL and numpy, while importing the timm
 package imports torch, torchvision and triton, and triton's import crashes (SIGSEGV) a process that has already
-loaded TensorFlow (triton 3.8 / TF 2.21). The tests skip where timm is not installed.
+loaded TensorFlow (triton 3.8 / TF 2.21). `make install` installs timm without its dependencies; the tests skip
+where timm is not installed, and fail under CI.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scipy import ndimage
 
 from imagenet_jax.data import augment
 from imagenet_jax.data import preprocessing as pp
+from tests.conftest import running_in_ci
 
 # Our name -> timm's name, AutoAugment: timm's "original" policy names the paper's posterize PosterizeOriginal.
 AUTOAUGMENT_TO_TIMM = {
@@ -46,7 +48,10 @@ GRAY = (augment.FILL_GRAY,) * 3
 def timm_augment() -> types.ModuleType:
     spec = importlib.util.find_spec("timm")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("timm is not installed (it is in the dev extra)")
+        message = "timm is not installed (`make install` installs it, without its dependencies)"
+        if running_in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
     path = Path(spec.submodule_search_locations[0]) / "data" / "auto_augment.py"
     module_spec = importlib.util.spec_from_file_location("timm_auto_augment_oracle", path)
     module = importlib.util.module_from_spec(module_spec)

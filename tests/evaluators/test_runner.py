@@ -37,8 +37,9 @@ def test_every_registered_evaluator_is_found_and_accepts_its_own_defaults():
     ({"a": {"type": "classification", "dataset": "imagenet_v3"}}, r"config.evals.a.dataset"),
     ({"a": {"type": "adversarial", "attack": "cw"}}, r"config.evals.a.attack"),
     ({"a": {"type": "adversarial", "steps": 0}}, r"config.evals.a.steps"),
-    ({"a": {"type": "corruptions", "corruptions": ("snow",)}}, r"config.evals.a.corruptions"),
+    ({"a": {"type": "corruptions", "corruptions": ("spatter",)}}, r"config.evals.a.corruptions"),
     ({"a": {"type": "corruptions", "severities": (6,)}}, r"config.evals.a.severities"),
+    ({"a": {"type": "corruptions", "alexnet_normalized": "yes"}}, r"config.evals.a.alexnet_normalized"),
 ])
 def test_malformed_entries_are_refused_naming_the_key(evals, key):
     with pytest.raises(ConfigError, match=key):
