@@ -213,17 +213,19 @@ def markdown_table(report: SweepReport) -> str:
         header.append(f"The paper's figures are for {paper.dataset or 'another dataset'}, ours for "
                       f"{report.dataset or 'the data this sweep runs on'}: read them side by side, not as a "
                       "difference.")
-    columns = ["variant", paper_column, f"ours {unit}: mean [95% CI]", "n", f"Δ vs {report.baseline} [95% CI]",
-               "Δ beyond seed noise?"]
+    # The paper's column only when it has figures; "ours − paper" only when they are on our dataset.
+    columns = ["variant", *([paper_column] if has_figures else []), f"ours {unit}: mean [95% CI]", "n",
+               f"Δ vs {report.baseline} [95% CI]", "Δ beyond seed noise?"]
     if compare:
         columns.insert(3, "ours − paper")
     columns += ["train top-1 error %", "epochs", "steps", "wall time", "images seen"]
     header += ["", "| " + " | ".join(columns) + " |",
-               "|" + "|".join("---" if index in (0, 5 + compare) else "---:" for index in range(len(columns))) + "|"]
+               "|" + "|".join("---" if column in ("variant", "Δ beyond seed noise?") else "---:" for column in columns)
+               + "|"]
     rows = []
     for summary in report.variants:
         last = summary.finished_runs[-1] if summary.finished_runs else (summary.runs[-1] if summary.runs else None)
-        cells = [summary.name, _number(summary.paper), _interval(summary.ours),
+        cells = [summary.name, *([_number(summary.paper)] if has_figures else []), _interval(summary.ours),
                  str(summary.ours.n if summary.ours else 0),
                  "—" if summary.difference is None else _interval(summary.difference, signed=True),
                  summary.verdict]

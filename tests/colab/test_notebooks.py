@@ -65,7 +65,7 @@ def test_ablation_runs_headless_and_shows_the_report(fashion_mnist_dir, tmp_path
     assert len(tables) == 1 and "baseline" in tables[0] and "label_smoothing" in tables[0]
     assert "Δ vs baseline [95% CI]" in tables[0]
     row = next(line for line in tables[0].splitlines() if line.startswith("| label_smoothing "))
-    assert row.split("|")[4].strip() == "2"  # n: both seeds finished and entered the interval
+    assert row.split("|")[3].strip() == "2"  # n (no paper column: no figures): both seeds entered the interval
     assert any("image/png" in output.get("data", {}) for output in outputs)
     for variant in ("baseline", "label_smoothing"):
         for seed in (0, 1):
