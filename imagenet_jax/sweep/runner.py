@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ SWEEP_FILE = "sweep.json"
 SWEEP_PREFIX = "sweep:"  # init_from="sweep:NAME": start from the finished variant NAME of the same sweep
 STATUS_FILE = "sweep_status.json"
 EXIT_PREEMPTED = 75  # main's code for "checkpoint saved, rerun to resume"
+STOPPING_SIGNALS = (-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP)  # subprocess's codes for runs killed by them
 
 
 SEED_PREFIX = "seed_"
@@ -164,6 +166,12 @@ def run_sweep(config_path: str, workdir: str, requested: Sequence[str] = (), ove
         seconds = time.monotonic() - started
         if code == EXIT_PREEMPTED:
             print(f"{run.label}: preempted after a checkpoint; rerun the same sweep command to resume", flush=True)
+            return EXIT_PREEMPTED
+        if code in STOPPING_SIGNALS:
+            # Killed before it could save (e.g. SIGTERM while starting): the user is stopping the sweep, not
+            # reporting a broken variant, so stop here rather than go on to the next run.
+            print(f"{run.label}: stopped by signal {-code} before its first checkpoint; rerun the same sweep "
+                  "command to resume", flush=True)
             return EXIT_PREEMPTED
         if code != 0:
             failed.append(run.label)

@@ -211,3 +211,18 @@ def test_seeds_that_conflict_with_a_seed_override_or_the_sweeps_layout_are_refus
     assert _sweep("--config", paper_config, "--workdir", workdir, "--emit", "commands").returncode == 0
     relayout = _sweep("--config", paper_config, "--workdir", workdir, "--seeds", "3", "--emit", "commands")
     assert relayout.returncode == 2 and "was started with 1 seed(s)" in relayout.stderr
+
+
+@pytest.mark.parametrize("code, expected", [(-15, 75), (-2, 75), (75, 75), (1, 1)])
+def test_a_run_killed_by_a_signal_stops_the_sweep_instead_of_counting_as_failed(
+        tmp_path, paper_config, monkeypatch, code, expected):
+    started = []
+
+    def fake_training(command, **kwargs):
+        started.append(command)
+        return code
+
+    monkeypatch.setattr(runner.subprocess, "call", fake_training)
+    assert runner.run_sweep(paper_config, str(tmp_path / "stopped")) == expected
+    # A signal or a preemption stops after the first run; an ordinary failure goes on to the next variant.
+    assert len(started) == (2 if code == 1 else 1)
