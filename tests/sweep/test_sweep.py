@@ -74,18 +74,22 @@ def test_sweep_runs_each_variant_skips_finished_ones_and_reports_their_numbers(
     table = open(os.path.join(workdir, "table.md")).read()
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
             for line in table.splitlines() if re.match(r"\| (plain|residual) ", line)}
+    finals = {}
     for variant, paper_figure in (("plain", "12.50"), ("residual", "—")):
         lines = read_metrics(os.path.join(workdir, variant, "metrics.jsonl"))
         final_eval = [line for line in lines if "best_top1" in line][-1]
         assert final_eval["step"] == 6 and final_eval["num_examples"] == 256
-        ours = 100 * (1 - final_eval["top1"])
+        ours = finals[variant] = 100 * (1 - final_eval["top1"])
         assert rows[variant][0] == paper_figure
         assert rows[variant][1] == f"{ours:.2f}"
         last_train = [line for line in lines if line["split"] == "train"][-1]
-        assert rows[variant][4] == f"{100 * (1 - last_train['top1']):.2f}"  # train top-1 error
-        assert rows[variant][6] == "6"  # steps
-        assert rows[variant][8] == f"{6 * 32:,}"  # images seen
-    assert rows["plain"][2] == f"{float(rows['plain'][1]) - 12.5:+.2f}"
+        assert rows[variant][2] == "1"  # n: one seed, so no interval
+        assert rows[variant][5] == f"{100 * (1 - last_train['top1']):.2f}"  # train top-1 error
+        assert rows[variant][7] == "6"  # steps
+        assert rows[variant][9] == f"{6 * 32:,}"  # images seen
+    assert rows["plain"][4] == "baseline" and rows["residual"][4] == "no interval (n < 2)"
+    # Δ vs the baseline (the first variant); the toy paper names no dataset, so no "ours − paper" column.
+    assert rows["residual"][3] == f"{finals['residual'] - finals['plain']:+.2f}"
     assert "main eval set, scored by classification (center crop)" in table
 
 
