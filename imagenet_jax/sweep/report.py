@@ -15,7 +15,14 @@ from imagenet_jax.errors import ConfigError
 from imagenet_jax.storage.files import read_json_lines
 from imagenet_jax.storage.layout import RunLayout
 from imagenet_jax.sweep.paper import METRICS, Paper, same_dataset
-from imagenet_jax.sweep.runner import SweepRun, is_finished, load_paper, read_sweep_file, sweep_runs
+from imagenet_jax.sweep.runner import (
+    SweepRun,
+    is_finished,
+    load_paper,
+    read_json_file,
+    read_sweep_file,
+    sweep_runs,
+)
 from imagenet_jax.sweep.statistics import CONFIDENCE, Interval, difference_interval, mean_interval
 
 Curve = list[tuple[float, float]]  # (epoch, or step when epochs are not logged; value)
@@ -113,7 +120,7 @@ def run_result(workdir: str, run: SweepRun, paper: Paper) -> RunResult:
     """Reads one run's outputs; the main eval set is the one whose lines track best_top1."""
     layout = RunLayout.of(run.directory(workdir))
     lines = read_metrics(os.fspath(layout.metrics))
-    config = _read_json(os.fspath(layout.config))  # absent when the run never started
+    config = read_json_file(os.fspath(layout.config))  # absent when the run never started
     train = [line for line in lines if line.get("split") == "train"]
     main_eval = [line for line in lines if line.get("split") != "train" and "best_top1" in line]
     final = main_eval[-1] if main_eval else None
@@ -332,9 +339,3 @@ def _duration(seconds: float | None) -> str:
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
-
-def _read_json(path: str) -> dict:
-    if not os.path.exists(path):
-        return {}
-    with open(path) as stream:
-        return json.load(stream)

@@ -87,7 +87,7 @@ def resolve_seeds(paper: Paper, requested: int | None, workdir: str, overrides: 
     if seeds > 1 and any(item.split("=")[0] == "--config.seed" for item in overrides):
         raise ConfigError(f"--config.seed and --seeds={seeds} both set the seed: drop --config.seed (the sweep "
                           f"trains seeds 0..{seeds - 1}).")
-    recorded = _read_sweep_file(workdir).get("seeds")
+    recorded = read_json_file(os.path.join(workdir, SWEEP_FILE)).get("seeds")
     if recorded is not None and (recorded == 1) != (seeds == 1):
         raise ConfigError(f"--seeds={seeds}: the sweep in {workdir} was started with {recorded} seed(s), whose runs "
                           f"live in {'DIR/VARIANT' if recorded == 1 else 'DIR/VARIANT/seed_K'}; use another "
@@ -130,21 +130,23 @@ def write_sweep_file(workdir: str, config_path: str, names: Sequence[str], overr
 def is_finished(workdir: str, run: SweepRun | str) -> bool:
     """True when the run (a SweepRun, or a variant of a one-seed sweep) trained to its last step earlier."""
     run = SweepRun(run, None) if isinstance(run, str) else run
-    path = os.path.join(run.directory(workdir), STATUS_FILE)
-    if not os.path.exists(path):
-        return False
-    with open(path) as stream:
-        return json.load(stream).get("status") == "finished"
+    return read_json_file(os.path.join(run.directory(workdir), STATUS_FILE)).get("status") == "finished"
+
+
+def plan_sweep(config_path: str, workdir: str, requested: Sequence[str], overrides: Sequence[str],
+               seeds: int | None) -> list[SweepRun]:
+    """Checks the paper config, the variants and the seeds, records them in DIR/sweep.json; returns the runs."""
+    paper, variants = load_paper(config_path)
+    names = choose_variants(variants, requested)
+    seeds = resolve_seeds(paper, seeds, workdir, overrides)
+    write_sweep_file(workdir, config_path, names, overrides, seeds)
+    return sweep_runs(names, seeds)
 
 
 def run_sweep(config_path: str, workdir: str, requested: Sequence[str] = (), overrides: Sequence[str] = (),
               seeds: int | None = None) -> int:
     """Trains each run in turn (skipping finished ones); returns 0, 75 when preempted, else 1 on failures."""
-    paper, variants = load_paper(config_path)
-    names = choose_variants(variants, requested)
-    seeds = resolve_seeds(paper, seeds, workdir, overrides)
-    write_sweep_file(workdir, config_path, names, overrides, seeds)
-    runs = sweep_runs(names, seeds)
+    runs = plan_sweep(config_path, workdir, requested, overrides, seeds)
     failed = []
     for index, run in enumerate(runs, 1):
         directory = run.directory(workdir)
@@ -190,26 +192,18 @@ def run_sweep(config_path: str, workdir: str, requested: Sequence[str] = (), ove
 def emit_commands(config_path: str, workdir: str, requested: Sequence[str], overrides: Sequence[str],
                   seeds: int | None = None) -> str:
     """One shell command per run, for running them anywhere by hand."""
-    paper, variants = load_paper(config_path)
-    names = choose_variants(variants, requested)
-    seeds = resolve_seeds(paper, seeds, workdir, overrides)
-    write_sweep_file(workdir, config_path, names, overrides, seeds)
     lines = [shlex.join(["python", *main_command(config_path, run, workdir, overrides)[1:]])
-             for run in sweep_runs(names, seeds)]
+             for run in plan_sweep(config_path, workdir, requested, overrides, seeds)]
     return "\n".join(lines) + "\n"
 
 
 def emit_slurm(config_path: str, workdir: str, requested: Sequence[str], overrides: Sequence[str],
                seeds: int | None = None) -> str:
     """A SLURM job-array script: one array task per run, requeued on preemption (main exits 75 after saving)."""
-    paper, variants = load_paper(config_path)
-    names = choose_variants(variants, requested)
-    seeds = resolve_seeds(paper, seeds, workdir, overrides)
-    write_sweep_file(workdir, config_path, names, overrides, seeds)
-    runs = sweep_runs(names, seeds)
+    runs = plan_sweep(config_path, workdir, requested, overrides, seeds)
     stem = os.path.splitext(os.path.basename(config_path))[0]
     override_text = " ".join(shlex.quote(item) for item in overrides)
-    parents = {name: initialized_from(config_path, name) for name in names}
+    parents = {run.variant: initialized_from(config_path, run.variant) for run in runs if run.seed in (None, 0)}
     # A variant that starts from another must wait for it: then run the array one task at a time, in order.
     throttle = "%1" if any(parents.values()) else ""
 
@@ -250,11 +244,11 @@ def read_sweep_file(workdir: str) -> dict:
     if not os.path.exists(os.path.join(workdir, SWEEP_FILE)):
         raise ConfigError(f"{workdir} has no {SWEEP_FILE}: run `python -m imagenet_jax sweep --config FILE "
                           f"--workdir {workdir}` first.")
-    return _read_sweep_file(workdir)
+    return read_json_file(os.path.join(workdir, SWEEP_FILE))
 
 
-def _read_sweep_file(workdir: str) -> dict:
-    path = os.path.join(workdir, SWEEP_FILE)
+def read_json_file(path: str) -> dict:
+    """A JSON file's object, or {} when the file does not exist (a run or sweep not started yet)."""
     if not os.path.exists(path):
         return {}
     with open(path) as stream:
