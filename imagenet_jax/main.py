@@ -26,7 +26,7 @@ from imagenet_jax.cli.train_flags import NUM_PROCESSES as _NUM_PROCESSES
 from imagenet_jax.cli.train_flags import PROCESS_ID as _PROCESS_ID
 from imagenet_jax.cli.train_flags import WORKDIR as _WORKDIR
 from imagenet_jax.config.files import split_config_argument
-from imagenet_jax.parallel import xla_flags
+from imagenet_jax.parallel import cpu_devices, xla_flags
 
 # Exit codes (imagenet_jax/cli/command.py), returned for every command by imagenet_jax/cli/dispatch.py; 75 is
 # EX_TEMPFAIL: a checkpoint was saved, rerun the same command to resume.
@@ -40,6 +40,7 @@ def main(argv: list[str]) -> None:
     _quiet_library_logs()
     storage.configure_backend()  # before any path is touched: which client serves gs:// (see imagenet_jax.storage)
     xla_flags.apply_gpu_defaults()  # GPU runs only; must precede the first JAX backend use
+    cpu_devices.apply(_CONFIG.value, multi_process=_should_initialize_distributed())  # likewise
     workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename)
     import jax
 

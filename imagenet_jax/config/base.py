@@ -166,6 +166,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.peak_flops_per_device = 0.0  # FLOP/s for MFU; 0: the GPU/TPU table, or a matmul probe on CPU.
     config.profile_steps = ()  # (start, stop): jax.profiler trace of those train steps into WORKDIR/plugins/profile.
     config.cpu_conv_lowering = "auto"  # CPU only: auto (small maps as patches + matmul) | xla | patches.
+    # CPU only, command line runs: host devices to split the batch over; 0: one per core, as many as divide the
+    # batch sizes (parallel/cpu_devices.py). XLA_FLAGS' --xla_force_host_platform_device_count wins.
+    config.cpu_devices = 0
     # Reporting (imagenet_jax/report, imagenet_jax/training/wandb_logger.py).
     config.write_report = True  # write WORKDIR/report/index.html when the run ends (process 0).
     config.wandb_project = ""  # Weights & Biases project: metrics, config, report figures go there too; "" = off.

@@ -28,11 +28,12 @@ RESUME_SAFE_KEYS = frozenset({
 def config_sections(config: ml_collections.ConfigDict | dict) -> list[ConfigSection]:
     """The sections of the loop (its own keys, sharding, profiling, logging, early stopping) and of the task."""
     from imagenet_jax import tasks
-    from imagenet_jax.parallel import mesh
+    from imagenet_jax.parallel import cpu_devices, mesh
     from imagenet_jax.training import early_stopping, profiling, wandb_logger
 
     own = ConfigSection("loop", _validate_loop_keys, RESUME_SAFE_KEYS)
-    components = [ConfigSection.from_module(module) for module in (mesh, profiling, wandb_logger, early_stopping)]
+    components = [ConfigSection.from_module(module)
+                  for module in (mesh, cpu_devices, profiling, wandb_logger, early_stopping)]
     return [own, *components, *tasks.get(config.get("task", "classification")).config_sections()]
 
 

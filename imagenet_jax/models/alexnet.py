@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from imagenet_jax.models import conv_lowering, dropout
 from imagenet_jax.models.layers import adaptive_avg_pool, local_response_norm, symmetric_padding, torch_linear_init
+from imagenet_jax.models.pool_lowering import max_pool
 from imagenet_jax.models.registry import register
 
 # (features, kernel, stride, max-pool after it)
@@ -47,7 +48,7 @@ class AlexNet(nn.Module):
             if self.lrn and index < 2:
                 x = local_response_norm(x)
             if pool:
-                x = nn.max_pool(x, (3, 3), (2, 2))
+                x = max_pool(x, (3, 3), (2, 2))
         x = adaptive_avg_pool(x, (6, 6))
         x = x.reshape(x.shape[0], -1)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

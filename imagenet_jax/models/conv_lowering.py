@@ -26,6 +26,11 @@ LOWERINGS = ("auto", "xla", "patches")
 # with 32 channels on 4-16 px maps the two are within noise, so XLA keeps those.
 AUTO_MIN_IN_CHANNELS = 64
 AUTO_MAX_SMALL_OUTPUT_PIXELS = 4  # outputs this small take patches whatever the channel count
+# Stems on 1-3 input channels (grey or RGB) with kernels up to 3x3 take patches too: the weight gradient of XLA's
+# convolution with so few input channels is slow (quiet VM, fwd+weight-grad, 2026-12-07: 1->32 at 28 px 4.5x faster
+# as patches, 3->16 at 32 px 1.5x, 3->64 at 64 px 1.9x); 7x7 and 11x11 RGB stems were mixed (0.65-1.3x): XLA's.
+AUTO_MAX_FEW_IN_CHANNELS = 3
+AUTO_MAX_FEW_CHANNEL_KERNEL_TAPS = 9
 # The patches tensor (kh*kw copies of the input) may not exceed this many elements; larger ones stay XLA convs.
 AUTO_MAX_PATCH_ELEMENTS = 2**27
 
@@ -83,6 +88,8 @@ def uses_patches(input_shape: Sequence[int], kernel_shape: Sequence[int], output
         return True  # a reshape and one matmul: no copies of the input at all
     if input_shape[0] * output_pixels * kernel_h * kernel_w * in_channels > AUTO_MAX_PATCH_ELEMENTS:
         return False
+    if in_channels <= AUTO_MAX_FEW_IN_CHANNELS and kernel_h * kernel_w <= AUTO_MAX_FEW_CHANNEL_KERNEL_TAPS:
+        return True
     return in_channels >= AUTO_MIN_IN_CHANNELS or output_pixels <= AUTO_MAX_SMALL_OUTPUT_PIXELS
 
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from imagenet_jax.models import dropout
 from imagenet_jax.models.layers import ConvBNReLU, torchvision_input_transform, truncated_normal
 from imagenet_jax.models.outputs import check_auxiliary_loss_weight
+from imagenet_jax.models.pool_lowering import max_pool
 from imagenet_jax.models.registry import register
 
 AUX_LOSS_WEIGHT = 0.4  # torchvision's reference recipe (references/classification/train.py)
@@ -68,7 +69,7 @@ class InceptionB(_Block):
         double3x3 = conv(64, (1, 1), name="branch3x3dbl_1")(x, train)
         double3x3 = conv(96, (3, 3), padding=_SAME_1, name="branch3x3dbl_2")(double3x3, train)
         double3x3 = conv(96, (3, 3), strides=2, name="branch3x3dbl_3")(double3x3, train)
-        pool = nn.max_pool(x, (3, 3), (2, 2))
+        pool = max_pool(x, (3, 3), (2, 2))
         return jnp.concatenate([branch3x3, double3x3, pool], axis=-1)
 
 
@@ -105,7 +106,7 @@ class InceptionD(_Block):
         branch7x7 = conv(192, (1, 7), padding=_ROW_7, name="branch7x7x3_2")(branch7x7, train)
         branch7x7 = conv(192, (7, 1), padding=_COLUMN_7, name="branch7x7x3_3")(branch7x7, train)
         branch7x7 = conv(192, (3, 3), strides=2, name="branch7x7x3_4")(branch7x7, train)
-        pool = nn.max_pool(x, (3, 3), (2, 2))
+        pool = max_pool(x, (3, 3), (2, 2))
         return jnp.concatenate([branch3x3, branch7x7, pool], axis=-1)
 
 
@@ -186,10 +187,10 @@ class InceptionV3(nn.Module):
         x = conv(32, (3, 3), strides=2, name="Conv2d_1a_3x3")(x, train)
         x = conv(32, (3, 3), name="Conv2d_2a_3x3")(x, train)
         x = conv(64, (3, 3), padding=_SAME_1, name="Conv2d_2b_3x3")(x, train)
-        x = nn.max_pool(x, (3, 3), (2, 2))
+        x = max_pool(x, (3, 3), (2, 2))
         x = conv(80, (1, 1), name="Conv2d_3b_1x1")(x, train)
         x = conv(192, (3, 3), name="Conv2d_4a_3x3")(x, train)
-        x = nn.max_pool(x, (3, 3), (2, 2))
+        x = max_pool(x, (3, 3), (2, 2))
         x = InceptionA(**block, pool_features=32, name="Mixed_5b")(x, train)
         x = InceptionA(**block, pool_features=64, name="Mixed_5c")(x, train)
         x = InceptionA(**block, pool_features=64, name="Mixed_5d")(x, train)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_jax.models import conv_lowering
+from imagenet_jax.models.pool_lowering import max_pool
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
 
@@ -58,7 +59,7 @@ def max_pool_ceil(x: jax.Array, window: int, stride: int, padding: int = 0) -> j
 
     height, width = x.shape[1:3]
     pads = ((padding, padding + extra(height)), (padding, padding + extra(width)))
-    return nn.max_pool(x, (window, window), (stride, stride), padding=pads)
+    return max_pool(x, (window, window), (stride, stride), padding=pads)
 
 
 def local_response_norm(

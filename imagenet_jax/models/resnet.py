@@ -38,6 +38,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from imagenet_jax.models import conv_lowering, dropout, ghost_batch_norm
+from imagenet_jax.models.pool_lowering import max_pool
 from imagenet_jax.models.registry import register
 
 VERSIONS = ("v1", "v1.5", "v2")
@@ -282,7 +283,7 @@ class ResNet(nn.Module):
         if self.stem == "small_pool":
             x = conv(self.stem_width, (3, 3), padding=_padding(3), name="stem_conv")(x)
             x = nn.relu(norm(name="stem_bn")(x))
-            return nn.max_pool(x, (2, 2), (2, 2))
+            return max_pool(x, (2, 2), (2, 2))
         if self.stem == "small":
             x = conv(self.stem_width, (3, 3), padding=_padding(3), name="stem_conv")(x)
             return x if preact else nn.relu(norm(name="stem_bn")(x))
@@ -299,8 +300,8 @@ class ResNet(nn.Module):
             x = nn.relu(norm(name="stem_bn")(x))
         if self.stem_pool_zero_padding:
             x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-            return nn.max_pool(x, (3, 3), (2, 2))
-        return nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+            return max_pool(x, (3, 3), (2, 2))
+        return max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
 
 
 def _check_choice(key: str, value: str, choices: Sequence[str]) -> None:

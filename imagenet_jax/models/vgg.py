@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from imagenet_jax.models import conv_lowering, dropout
 from imagenet_jax.models.layers import adaptive_avg_pool, local_response_norm, symmetric_padding
+from imagenet_jax.models.pool_lowering import max_pool
 from imagenet_jax.models.registry import register
 
 Stage = tuple[int, tuple[int, ...]]  # (features, kernel size of each convolution)
@@ -79,7 +80,7 @@ class VGG(nn.Module):
                 x = nn.relu(x)
                 if self.lrn and stage == 1 and index == 1:
                     x = local_response_norm(x)
-            x = nn.max_pool(x, (2, 2), (2, 2))
+            x = max_pool(x, (2, 2), (2, 2))
         size = self.pooled_size
         if dense and min(x.shape[1:3]) > size:
             x = sliding_windows(x, size)  # [N, h, w, size*size*C]: fc1 over each window is fc1 as a conv

@@ -31,6 +31,10 @@ def _digest(config_json: dict) -> str:
 # Keys added later at the value the code had before (config.task: the loop's only task then; issue 21's
 # config.main_eval: the center-crop classification eval; config.init_from_layers: every matching array loaded).
 ADDED_AT_OLD_BEHAVIOUR = {"task": "classification", "main_eval": {"type": "classification"}, "init_from_layers": []}
+# Keys added later whose default changed behaviour on purpose: issue 28's config.cpu_devices (0: command-line CPU
+# runs split the batch over one host device per core; before, one device) changes how a step is run, not what it
+# computes.
+ADDED_WITH_NEW_DEFAULT = {"cpu_devices": 0}
 # Issue 21 gave vgg_table3 the paper's protocol: dense evaluation at Q, AlexNet's colour shift, net A's layers only.
 # Everything else of it must be as it was.
 VGG_TABLE3 = "configs/papers/vgg_table3.py"
@@ -50,7 +54,7 @@ def _json(argument: str) -> dict:
         assert config["main_eval"]["mode"] == "dense" and config["train_preprocess"].endswith(VGG_COLOUR_SHIFT)
         config["train_preprocess"] = config["train_preprocess"].removesuffix(VGG_COLOUR_SHIFT)
         config["main_eval"], config["init_from_layers"] = {"type": "classification"}, []
-    for key, value in ADDED_AT_OLD_BEHAVIOUR.items():
+    for key, value in {**ADDED_AT_OLD_BEHAVIOUR, **ADDED_WITH_NEW_DEFAULT}.items():
         assert config.pop(key) == value, f"{argument}: config.{key}"
     return config
 

@@ -71,6 +71,10 @@ def test_auto_takes_patches_for_small_maps_and_xla_for_large_ones():
     assert "convolution" not in _hlo("auto", 2, 64)  # 2x2 maps, 64 channels: one dot
     assert "convolution" in _hlo("auto", 16, 32)  # 32 channels on 16x16 maps stay XLA convolutions
     assert "convolution" in _hlo("auto", 8, 4)  # too few channels for the matmul to win
+    # ...except a grey or RGB stem with a kernel up to 3x3, whose XLA weight gradient is slow (issue 28)
+    assert conv_lowering.uses_patches((256, 28, 28, 1), (3, 3, 1, 32), 28 * 28, mode="auto", backend="cpu")
+    assert conv_lowering.uses_patches((128, 32, 32, 3), (3, 3, 3, 16), 32 * 32, mode="auto", backend="cpu")
+    assert not conv_lowering.uses_patches((32, 128, 128, 3), (7, 7, 3, 64), 64 * 64, mode="auto", backend="cpu")
     assert "convolution" not in _hlo("auto", 16, 64)  # 64+ channels: patches at every map size
     # a patches tensor of 462M elements (batch 256, 56x56, 3x3x64) would cost more memory than it saves time
     assert not conv_lowering.uses_patches((256, 56, 56, 64), (3, 3, 64, 64), 56 * 56, mode="auto", backend="cpu")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from imagenet_jax import models
-from imagenet_jax.models import layers
+from imagenet_jax.models import conv_lowering, layers
 
 
 def reference_adaptive_avg_pool(x: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -63,7 +63,8 @@ def test_bfloat16_compute_keeps_float32_params_stats_and_logits(name):
     images = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
     variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), images)
     assert {leaf.dtype for leaf in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
-    forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, images)
+    with conv_lowering.conv_lowering_mode("xla"):  # XLA's convolutions: the CPU patches lowering turns them to dots
+        forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, images)
     assert forward.out_avals[0].dtype == jnp.float32
     convolutions = list(_equations(forward.jaxpr, "conv_general_dilated"))
     assert convolutions

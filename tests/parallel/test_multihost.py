@@ -90,11 +90,13 @@ def test_two_processes_of_four_devices_match_one_of_eight_with_default_settings(
     # The same global batch by construction (one global order, each process its slice): the first step, before
     # any update can amplify the all-reduce's summation order, agrees to float rounding. (A different batch moves
     # the loss by >= 1e-3; the gradient's cross-process all-reduce (gloo) sums in another order than the
-    # in-process one and moved grad_norm by 4.5e-5 relative in the measured run, hence its looser bound.)
+    # in-process one and moved grad_norm by 4.5e-5 relative in the measured run, and by 2.1e-4 since the 1-channel
+    # stem became patches + matmul (issue 28): its weight gradient is one 200k-row float32 sum that BatchNorm's
+    # centring makes a small difference of large terms; hence its looser bound.)
     first = [next(line for line in read_metrics(run) if line["split"] == "train") for run in (workdir, reference)]
     assert first[0]["step"] == first[1]["step"] == 1
     assert first[0]["loss"] == pytest.approx(first[1]["loss"], rel=1e-5), (first[0]["loss"], first[1]["loss"])
-    assert first[0]["grad_norm"] == pytest.approx(first[1]["grad_norm"], rel=2e-4), (first[0]["grad_norm"],
+    assert first[0]["grad_norm"] == pytest.approx(first[1]["grad_norm"], rel=5e-4), (first[0]["grad_norm"],
                                                                                        first[1]["grad_norm"])
     _assert_close(_trajectory(workdir), _trajectory(reference))
 
