@@ -140,12 +140,10 @@ class Run:
         """The checkpoint `checkpoint` names, as host (numpy) arrays: loads on any device count."""
         import orbax.checkpoint as ocp
 
+        from imagenet_jax.training.checkpointing import host_target
+
         step = self.resolve_checkpoint(checkpoint)
-        stored = self._manager.item_metadata(step)["state"]
-        stored = getattr(stored, "tree", stored)
-        # This process's own CPU: jax.devices("cpu")[0] is process 0's in a multi-process job.
-        host = jax.sharding.SingleDeviceSharding(jax.local_devices(backend="cpu")[0])
-        target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=host), stored)
+        target = host_target(self._manager.item_metadata(step)["state"])
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
         where = f"{run_path(self.workdir) / 'checkpoints' / str(step)}"

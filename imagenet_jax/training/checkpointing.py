@@ -214,6 +214,15 @@ class Checkpointer:
         self.manager.close()
 
 
+def host_target(stored: Any) -> Any:
+    """Abstract arrays shaped like a checkpoint's stored metadata on this process's CPU: the restore target that
+    loads a checkpoint saved on any device count or mesh (Orbax refuses the saved topology on another one)."""
+    stored = getattr(stored, "tree", stored)
+    # This process's own CPU: jax.devices("cpu")[0] is process 0's in a multi-process job.
+    host = jax.sharding.SingleDeviceSharding(jax.local_devices(backend="cpu")[0])
+    return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=host), stored)
+
+
 def damaged_at_open(directory, metric_names: frozenset[str] = frozenset({"top1"}),
                     retry_delays: tuple[float, ...] = RETRY_DELAYS_SECONDS) -> dict[int, str]:
     """{step: why} for the checkpoints under `directory` that are provably damaged in what Orbax's manager reads

@@ -9,6 +9,7 @@ and three FC layers, configs/papers/vgg_table3.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -41,11 +42,30 @@ def load_pretrained(path: str) -> dict[str, Any]:
             with open(copy, "wb") as stream:
                 stream.write(location.read_bytes())
             return load_converted(copy)
-    step_dir = _find_step_dir(location, path)
+    state = _restore_on_host(_find_step_dir(location, path))
+    return {"params": state["params"], "batch_stats": state.get("batch_stats", {})}
+
+
+def _restore_on_host(step_dir: epath.Path) -> dict[str, Any]:
+    """A checkpoint's state as host arrays, whatever device count saved it, checked against its fingerprints."""
+    import jax
     import orbax.checkpoint as ocp
 
-    state = ocp.StandardCheckpointer().restore(step_dir / "state")
-    return {"params": state["params"], "batch_stats": state.get("batch_stats", {})}
+    from imagenet_jax.training import checkpoint_integrity as integrity
+    from imagenet_jax.training.checkpointing import host_target
+
+    checkpointer = ocp.StandardCheckpointer()
+    stored = checkpointer.metadata(step_dir / "state").item_metadata
+    state = checkpointer.restore(step_dir / "state", host_target(stored))
+    meta_file = step_dir / "meta" / "metadata"
+    if meta_file.exists():  # a step dir copied without its meta still loads; one with it must match it
+        try:
+            _, fingerprints = integrity.open_meta(json.loads(meta_file.read_text()), str(meta_file))
+            integrity.check_state(dict(state), fingerprints, str(step_dir / "state"))
+        except (integrity.DamageFound, ValueError) as error:
+            raise ConfigError(f"config.init_from: the checkpoint {step_dir} is damaged ({error}); name another step "
+                              "directory (DIR/checkpoints/<step>) or another run.") from None
+    return jax.device_get(dict(state))
 
 
 def _find_step_dir(location: epath.Path, path: str) -> epath.Path:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,9 +15,10 @@ import pytest
 from imagenet_jax import models
 from imagenet_jax.convert import save_converted
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.training.checkpoint_integrity import META_CRC, STATE_FINGERPRINTS
 from imagenet_jax.training.checkpointing import Checkpointer
 from imagenet_jax.training.init_from import load_pretrained, merge_pretrained
-from tests.conftest import read_metrics, run_main, tiny_run_overrides
+from tests.conftest import REPO, read_metrics, run_main, tiny_run_overrides
 
 
 def _variables(num_classes: int, seed: int, **options):
@@ -65,3 +71,49 @@ def test_weights_and_checkpoints_in_a_bucket_load_like_local_ones(tmp_path, gcs_
         loaded = load_pretrained(source)
         for collection, module, leaf in (("params", "head", "kernel"), ("batch_stats", "stem_bn", "var")):
             np.testing.assert_array_equal(loaded[collection][module][leaf], variables[collection][module][leaf])
+
+
+_SAVE_SHARDED_OVER_TWO_DEVICES = """
+import sys
+import jax, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from imagenet_jax.training.checkpoint_integrity import META_CRC, STATE_FINGERPRINTS
+from imagenet_jax.training.checkpointing import Checkpointer
+mesh = Mesh(np.array(jax.devices()), ("data",))
+assert len(jax.devices()) == 2
+kernel = jax.device_put(np.arange(24, dtype=np.float32).reshape(4, 6), NamedSharding(mesh, P("data")))
+mean = jax.device_put(np.ones(6, np.float32), NamedSharding(mesh, P()))
+checkpointer = Checkpointer(sys.argv[1], keep=1)
+checkpointer.save(3, {"params": {"head": {"kernel": kernel}}, "batch_stats": {"bn": {"mean": mean}}}, {"step": 3})
+checkpointer.close()
+"""
+
+
+def test_a_checkpoint_saved_on_two_devices_loads_in_a_one_device_process(tmp_path):
+    # A command-line run on this CPU saves from one device per core; distillation, fine-tuning and tests then
+    # load it in processes with another device count (Orbax refuses the saved topology without a target).
+    workdir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": REPO, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    subprocess.run([sys.executable, "-c", _SAVE_SHARDED_OVER_TWO_DEVICES, str(workdir / "checkpoints")],
+                   check=True, env=env, cwd=REPO, timeout=300)
+    assert jax.device_count() != 2
+    loaded = load_pretrained(str(workdir))
+    np.testing.assert_array_equal(loaded["params"]["head"]["kernel"], np.arange(24).reshape(4, 6))
+    np.testing.assert_array_equal(loaded["batch_stats"]["bn"]["mean"], np.ones(6))
+
+
+def test_a_checkpoint_whose_arrays_differ_from_their_fingerprints_is_refused(tmp_path):
+    variables = _variables(10, seed=4)
+    checkpointer = Checkpointer(tmp_path / "run" / "checkpoints", keep=1)
+    checkpointer.save(2, {"params": variables["params"], "batch_stats": variables["batch_stats"]}, {"step": 2})
+    checkpointer.close()
+    meta_file = tmp_path / "run" / "checkpoints" / "2" / "meta" / "metadata"
+    meta = json.loads(meta_file.read_text())
+    meta.pop(META_CRC)  # an older, unsealed meta: only the fingerprints speak
+    fingerprints = meta[STATE_FINGERPRINTS]
+    name = next(path for path in fingerprints if "head" in path and "kernel" in path)
+    fingerprints[name] = "0" * len(fingerprints[name])
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"config.init_from: the checkpoint .*2 is damaged .*head"):
+        load_pretrained(str(tmp_path / "run"))
