@@ -89,6 +89,6 @@ def test_neighbours_figure_has_a_row_per_query_and_shows_the_images():
     images, labels = tiny_network.fashion_test_images(20)
     indices = embedding.nearest_neighbours(images.reshape(20, -1)[:3], images.reshape(20, -1), k=4,
                                            exclude_self=True)
-    image = _decode(embedding.neighbours_figure(images[:3], images, indices, labels, ["c%d" % i for i in range(10)]))
+    image = _decode(embedding.neighbours_figure(images[:3], images, indices, labels, [f"c{i}" for i in range(10)]))
     assert image.shape == (round(1.3 * 3 * 100), round(1.2 * 5 * 100), 3)
     assert (image < 50).mean() > 0.05  # the dark Fashion-MNIST backgrounds are drawn
