@@ -173,8 +173,8 @@ def class_model(network: Network, target: int, *, image_shape: tuple[int, int, i
     same for every model), rolls back, decays the image toward the normalization mean by the fraction `l2` (the
     step of an L2 penalty), blurs it every `blur_every` steps with a Gaussian of `blur_sigma` px, and clips to
     0..255. It starts from the normalization mean plus N(0, 1 px) noise. The loop is one jitted lax.fori_loop.
-    `jitter` defaults to height // 56 px: 4 at 224 px, 0 at 28-32 px, where a wrapped roll of even 1 px moved
-    the tiny Fashion-MNIST test network's logits more than the ascent could raise them (measured in the tests).
+    `jitter` defaults to height // 56 px: 4 at 224 px, 0 at 28-32 px, where on the tiny Fashion-MNIST test network
+    a 1 px jitter (or a blur every 4 steps) kept 200 steps from reaching the target class.
     """
     jitter = image_shape[0] // 56 if jitter is None else jitter
     if steps < 0 or learning_rate <= 0 or l2 < 0 or l2 >= 1 or jitter < 0 or blur_every < 0:
