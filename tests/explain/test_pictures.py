@@ -69,6 +69,7 @@ def test_feature_maps_of_an_unknown_layer_name_the_layers():
         pictures.feature_maps(tiny_network.untrained(), np.zeros((28, 28, 1)), "stage9")
 
 
+@pytest.mark.slow  # trains the tiny network first (10-20 s on the shared 2-core VM)
 def test_class_model_raises_the_target_logit_until_the_image_is_classified_as_the_target():
     network = tiny_network.trained()
     target = 0  # T-shirt/top
