@@ -14,7 +14,7 @@ lime                   a weighted linear model of the class probability over sup
 Every method is `fn(network, images, targets, **options) -> [N, H, W] float32` on float pixel images (0..255),
 registered in METHODS with its option defaults (read from its signature) and a check of their values. All but
 `lime` (superpixels are computed on the host) are pure and jit-compatible; `attribute` compiles and batches them.
-occlusion and lime are defined in occlusion_lime.py.
+occlusion and lime are defined in occlusion_lime.py and registered here.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.explain import occlusion_lime
 from imagenet_jax.explain.network import Network
 from imagenet_jax.parallel.mesh import batch_sharded, make_data_mesh, replicated
 from imagenet_jax.registry import Registry
@@ -205,16 +206,14 @@ def gradcam_plus_plus(network: Network, images: jax.Array, targets: jax.Array, *
 
 
 # ------------------------------------------------------------------------------------------- perturbation
+# Defined in occlusion_lime.py (which imports nothing from here); `lime` runs SLIC on the host, so it is not jitted.
 
-def _probabilities(network: Network, images: jax.Array, targets: jax.Array) -> jax.Array:
-    """Each image's softmax probability of its target class (what occlusion and LIME perturb)."""
-    probabilities = jax.nn.softmax(network.logits(images), axis=-1)
-    return jnp.take_along_axis(probabilities, targets[:, None].astype(jnp.int32), axis=1)[:, 0]
+occlusion = _register("occlusion", patch=_integer(1), stride=_integer(1),
+                      fill=_choice("mean", "zero"))(occlusion_lime.occlusion)
+lime = _register("lime", jit=False, segments=_integer(1), samples=_integer(2),
+                 keep_probability=_number(0.0, 1.0, open_low=True), kernel_width=_number(0.0, open_low=True),
+                 seed=_integer(0))(occlusion_lime.lime)
 
-
-# occlusion and lime live in occlusion_lime.py and register there; imported here (after the helpers it uses) so that
-# importing this module registers every method.
-from imagenet_jax.explain import occlusion_lime  # noqa: E402, F401
 
 # ------------------------------------------------------------------------------------------- the public API
 

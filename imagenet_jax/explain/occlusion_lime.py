@@ -1,7 +1,7 @@
 """Perturbation methods: `occlusion` (Zeiler & Fergus 2014) and `lime` (Ribeiro, Singh & Guestrin 2016).
 
-They register in methods.METHODS like the gradient methods (importing methods imports this module); `lime` runs
-SLIC on the host, so it is registered with jit=False and compiles only its batched predictor.
+methods.py registers them in METHODS with their option checks. `occlusion` is pure and jit-compatible; `lime` runs
+SLIC on the host per image and compiles only its batched predictor of the target probability.
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from imagenet_jax.explain.methods import _choice, _integer, _number, _probabilities, _register
 from imagenet_jax.explain.network import Network
+
+
+def target_probabilities(network: Network, images: jax.Array, targets: jax.Array) -> jax.Array:
+    """Each image's softmax probability of its target class (what occlusion and LIME perturb)."""
+    probabilities = jax.nn.softmax(network.logits(images), axis=-1)
+    return jnp.take_along_axis(probabilities, targets[:, None].astype(jnp.int32), axis=1)[:, 0]
 
 
 def _patch_masks(size: int, patch: int, stride: int) -> jax.Array:
@@ -27,7 +32,6 @@ def _patch_masks(size: int, patch: int, stride: int) -> jax.Array:
     return jnp.asarray((pixels >= starts) & (pixels < starts + patch), jnp.float32)
 
 
-@_register("occlusion", patch=_integer(1), stride=_integer(1), fill=_choice("mean", "zero"))
 def occlusion(network: Network, images: jax.Array, targets: jax.Array, *, patch: int = 8, stride: int = 4,
               fill: str = "mean") -> jax.Array:
     """Drop in the target probability when a patch x patch square is filled (mean pixel or zero), averaged over the
@@ -36,11 +40,11 @@ def occlusion(network: Network, images: jax.Array, targets: jax.Array, *, patch:
     height, width = images.shape[1:3]
     row_masks, col_masks = _patch_masks(height, patch, stride), _patch_masks(width, patch, stride)  # [Py, H], [Px, W]
     value = jnp.asarray(network.mean if fill == "mean" else 0.0, jnp.float32)
-    original = _probabilities(network, images, targets)
+    original = target_probabilities(network, images, targets)
 
     def drop(position: tuple[jax.Array, jax.Array]) -> jax.Array:
         mask = (row_masks[position[0]][:, None] * col_masks[position[1]][None, :])[None, :, :, None]
-        return original - _probabilities(network, images * (1 - mask) + value * mask, targets)
+        return original - target_probabilities(network, images * (1 - mask) + value * mask, targets)
 
     grid_y, grid_x = jnp.meshgrid(jnp.arange(len(row_masks)), jnp.arange(len(col_masks)), indexing="ij")
     drops = jax.lax.map(drop, (grid_y.ravel(), grid_x.ravel())).reshape(len(row_masks), len(col_masks), -1)
@@ -51,12 +55,12 @@ def occlusion(network: Network, images: jax.Array, targets: jax.Array, *, patch:
 
 @functools.lru_cache(maxsize=8)
 def _compiled_probabilities(model: Any, mean: tuple[float, ...], std: tuple[float, ...]) -> Callable:
-    return jax.jit(lambda variables, images, targets: _probabilities(Network(model, variables, mean, std), images,
-                                                                     targets))
+    """target_probabilities jitted once per model (the weights are an argument)."""
+    network = Network(model, None, mean, std)
+    return jax.jit(lambda variables, images, targets: target_probabilities(network.with_variables(variables), images,
+                                                                           targets))
 
 
-@_register("lime", jit=False, segments=_integer(1), samples=_integer(2), keep_probability=_number(0.0, 1.0,
-           open_low=True), kernel_width=_number(0.0, open_low=True), seed=_integer(0))
 def lime(network: Network, images: jax.Array, targets: jax.Array, *, segments: int = 50, samples: int = 500,
          keep_probability: float = 0.5, kernel_width: float = 0.25, seed: int = 0) -> np.ndarray:
     """Each SLIC superpixel's coefficient in a ridge fit of the target probability of copies with random
