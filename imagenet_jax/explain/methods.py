@@ -85,6 +85,7 @@ def _register(name: str, jit: bool = True, **validators: Callable[[Any], str | N
         def check(options: dict[str, Any], image_shape: tuple[int, ...] | None = None) -> None:
             for option, value in options.items():
                 problem = validators[option](value)
+                # the one option bounded by the image: an occlusion patch must fit in it
                 if problem is None and image_shape is not None and option == "patch" and value > min(image_shape[:2]):
                     problem = f"must be at most the image size {min(image_shape[:2])}"
                 if problem:
@@ -290,9 +291,13 @@ def attribute(network: Network, method: str, images: Any, targets: Any = None, *
     if targets is None:
         classes = _compiled_classes(*key, mesh)
         targets = _in_batches(lambda x: classes(variables, x), [images], batch_size, devices)
-    targets = np.asarray(targets, np.int32).reshape(-1)
-    if len(targets) != len(images):
-        raise ConfigError(f"{method}: {len(targets)} targets for {len(images)} images.")
+    targets = np.asarray(targets).reshape(-1)
+    classes = jax.eval_shape(network.logits, jax.ShapeDtypeStruct((1, *images.shape[1:]), jnp.float32)).shape[-1]
+    if len(targets) != len(images) or not np.issubdtype(targets.dtype, np.integer) or np.any(targets < 0) or np.any(
+            targets >= classes):  # take_along_axis would clamp an out-of-range class silently
+        raise ConfigError(f"{method}: targets must be {len(images)} class indices in [0, {classes}), one per image; "
+                          f"got {targets.tolist()[:8]} ({len(targets)}).")
+    targets = targets.astype(np.int32)
     if not METHODS.info(method)["jit"]:  # host work inside (lime): it compiles its own batched predictor
         run = lambda x, t: METHODS.get(method)(network, x, t, **options)
         return _in_batches(run, [images, targets], batch_size, 1).astype(np.float32)

@@ -224,6 +224,15 @@ def region_setup() -> tuple[Network, np.ndarray, np.ndarray]:
     return Network(RegionModel(), {}, (0.0, 0.0, 0.0), (255.0, 255.0, 255.0)), images, inside
 
 
+def test_gradient_x_input_and_integrated_gradients_of_a_linear_logit_sum_to_it():
+    network, images, inside = region_setup()
+    logit = np.asarray(network.logits(jnp.asarray(images)))[:, 0]  # linear in the pixels, 0 at black
+    for method, options in (("gradient_x_input", {}), ("integrated_gradients", {"steps": 4})):
+        maps = attribute(network, method, images, np.zeros(2, int), **options)
+        np.testing.assert_allclose(maps.sum(axis=(1, 2)), logit, rtol=1e-5)
+        assert np.all(maps[:, ~inside] == 0)
+
+
 def test_occlusion_puts_its_mass_in_the_region_the_logit_reads():
     network, images, inside = region_setup()
     maps = attribute(network, "occlusion", images, np.zeros(2, int), patch=2, stride=1, fill="zero")
@@ -279,6 +288,9 @@ def test_unknown_method_and_bad_options_are_config_errors_naming_them(network, i
     for method, option, value in bad:
         with pytest.raises(ConfigError, match=f"{method}: {option}="):
             attribute(network, method, images, **{option: value})
+    for targets in ([0, 1], [0, 1, 10], [0, -1, 2], [0.0, 1.0, 2.0]):
+        with pytest.raises(ConfigError, match=r"targets must be 3 class indices in \[0, 10\)"):
+            attribute(network, "gradient", images, targets)
     with pytest.raises(ConfigError, match="layer='nope' is not a layer"):
         attribute(network, "gradcam", images, layer="nope")
 
