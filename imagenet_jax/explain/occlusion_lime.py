@@ -98,8 +98,7 @@ def lime(network: Network, images: jax.Array, targets: jax.Array, *, segments: i
 def _weighted_ridge(x: np.ndarray, y: np.ndarray, weights: np.ndarray, penalty: float = 1.0) -> np.ndarray:
     """Coefficients of argmin sum_i w_i (y_i - b - x_i.c)^2 + penalty |c|^2 (LIME's Ridge(alpha=1)), intercept
     unpenalized: centre x and y on their weighted means, then solve the normal equations."""
-    weights = weights / weights.sum()
-    xc = x - weights @ x
-    yc = y - weights @ y
-    gram = xc.T @ (weights[:, None] * xc) * len(y) + penalty * np.eye(x.shape[1])
-    return np.linalg.solve(gram, xc.T @ (weights * yc) * len(y))
+    share = weights / weights.sum()
+    xc, yc = x - share @ x, y - share @ y
+    gram = xc.T @ (weights[:, None] * xc) + penalty * np.eye(x.shape[1])
+    return np.linalg.solve(gram, xc.T @ (weights * yc))

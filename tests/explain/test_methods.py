@@ -261,6 +261,16 @@ def test_lime_gives_the_regions_superpixels_the_largest_coefficients_determinist
     assert not np.array_equal(attribute(network, "lime", images, np.zeros(2, int), **{**options, "seed": 2}), maps)
 
 
+def test_lime_surrogate_is_scikit_learns_weighted_ridge_as_lime_fits_it():
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    from imagenet_jax.explain.occlusion_lime import _weighted_ridge
+
+    rng = np.random.default_rng(0)
+    masks, probabilities, weights = (rng.random((200, 12)) < 0.5).astype(float), rng.random(200), rng.random(200)
+    expected = linear_model.Ridge(alpha=1.0).fit(masks, probabilities, sample_weight=weights).coef_
+    np.testing.assert_allclose(_weighted_ridge(masks, probabilities, weights), expected, rtol=1e-10, atol=1e-12)
+
+
 # ------------------------------------------------------------------------------------------- 6. options, batching
 
 def test_every_method_is_registered_with_its_option_defaults():
