@@ -26,13 +26,27 @@ IMAGENET_MEAN = tuple(255 * m for m in (0.485, 0.456, 0.406))
 IMAGENET_STD = tuple(255 * s for s in (0.229, 0.224, 0.225))
 
 
+def random_variables(model: nn.Module, image_shape: tuple[int, ...], seed: int = 0):
+    """He-normal kernels, random biases and BN statistics, filled in from the variables' shapes (tracing the init is
+    instant; compiling or running it op by op would take seconds)."""
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, *image_shape)), train=False))
+    rng = np.random.default_rng(seed)
+
+    def fill(path, leaf):
+        name = jax.tree_util.keystr(path)
+        if "kernel" in name:
+            return (rng.standard_normal(leaf.shape) * np.sqrt(2 / np.prod(leaf.shape[:-1]))).astype(np.float32)
+        if "var" in name or "scale" in name:
+            return (1 + 0.1 * rng.random(leaf.shape)).astype(np.float32)
+        return (0.1 * rng.standard_normal(leaf.shape)).astype(np.float32)  # biases, BN offsets and means
+
+    return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
 def small_network(seed: int = 0) -> Network:
     """resnet_small (Fashion-MNIST's default model, 28x28x1) with random weights and random BN statistics."""
     model = models.create("resnet_small", num_classes=10)
-    variables = jax.jit(lambda key: model.init(key, jnp.zeros((1, 28, 28, 1)), train=False))(jax.random.key(seed))
-    keys = iter(jax.random.split(jax.random.key(seed + 1), 1000))
-    stats = jax.tree.map(lambda v: v + 0.1 * jax.random.uniform(next(keys), v.shape), variables["batch_stats"])
-    return Network(model, {**variables, "batch_stats": stats}, (72.94,), (90.0,))
+    return Network(model, random_variables(model, (28, 28, 1), seed), (72.94,), (90.0,))
 
 
 def small_images(count: int = 3, seed: int = 0) -> np.ndarray:
@@ -65,7 +79,7 @@ def test_integrated_gradients_sums_to_the_logit_difference_from_the_baseline(net
     targets = np.abs(differences).argmax(axis=1)  # the class whose logit moves most: a 1% check that means something
     difference = differences[np.arange(len(targets)), targets]
     assert np.all(np.abs(difference) > 0.1)
-    maps = attribute(network, "integrated_gradients", images, targets, steps=32, baseline=baseline)
+    maps = attribute(network, "integrated_gradients", images, targets, steps=128, baseline=baseline)
     np.testing.assert_allclose(maps.sum(axis=(1, 2)), difference, rtol=0.01)
 
 
@@ -316,9 +330,7 @@ class TinyCNN(nn.Module):
 
 
 def tiny_network() -> Network:
-    model = TinyCNN()
-    variables = jax.jit(lambda key: model.init(key, jnp.zeros((1, 16, 16, 3))))(jax.random.key(0))
-    return Network(model, variables, (100.0, 110.0, 120.0), (60.0, 60.0, 60.0))
+    return Network(TinyCNN(), random_variables(TinyCNN(), (16, 16, 3)), (100.0, 110.0, 120.0), (60.0, 60.0, 60.0))
 
 
 def tiny_images(count: int) -> np.ndarray:
