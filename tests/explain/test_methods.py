@@ -24,6 +24,7 @@ from imagenet_jax.registry import UnknownNameError
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGENET_MEAN = tuple(255 * m for m in (0.485, 0.456, 0.406))
 IMAGENET_STD = tuple(255 * s for s in (0.229, 0.224, 0.225))
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = (72.94,), (90.02,)  # configs/default.py's normalization
 
 
 def random_variables(model: nn.Module, image_shape: tuple[int, ...], seed: int = 0):
@@ -46,7 +47,7 @@ def random_variables(model: nn.Module, image_shape: tuple[int, ...], seed: int =
 def small_network(seed: int = 0) -> Network:
     """resnet_small (Fashion-MNIST's default model, 28x28x1) with random weights and random BN statistics."""
     model = models.create("resnet_small", num_classes=10)
-    return Network(model, random_variables(model, (28, 28, 1), seed), (72.94,), (90.0,))
+    return Network(model, random_variables(model, (28, 28, 1), seed), FASHION_MNIST_MEAN, FASHION_MNIST_STD)
 
 
 def small_images(count: int = 3, seed: int = 0) -> np.ndarray:
@@ -64,10 +65,6 @@ def images() -> np.ndarray:
 
 
 TARGETS = np.array([3, 7, 1])
-
-
-def target_logits(network: Network, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    return np.asarray(network.logits(jnp.asarray(images)))[np.arange(len(targets)), targets]
 
 
 # ------------------------------------------------------------------------------------------- 1. completeness
@@ -91,13 +88,10 @@ def saliency():
 
 
 @jax.jit
-def small_network_gradients(variables, batch, target):
-    network = small_network_shape()
-    return methods._input_gradients(network.with_variables(variables), batch, jnp.full(len(batch), target))
-
-
-def small_network_shape() -> Network:
-    return Network(models.create("resnet_small", num_classes=10), None, (72.94,), (90.0,))
+def small_network_gradients(variables, batch: jax.Array, target: jax.Array) -> jax.Array:
+    """d logit_target / d pixels of resnet_small (jitted once: the weights and the target are arguments)."""
+    network = Network(models.create("resnet_small", num_classes=10), variables, FASHION_MNIST_MEAN, FASHION_MNIST_STD)
+    return methods._input_gradients(network, batch, jnp.full(len(batch), target))
 
 
 def pair_model_function(saliency, network: Network, target: int):
