@@ -35,4 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.weight_decay = 5e-4
     config.label_smoothing = 0.0
     config.log_every_steps = 50
+    # The report's per-class table, confusion matrix and reliability diagram; they share the main evaluation's
+    # data and forward pass (evaluators/runner.py), so they cost only their own sums.
+    config.evals = ml_collections.ConfigDict({"test_per_class": {"type": "per_class"},
+                                              "test_calibration": {"type": "calibration"}})
     return config

@@ -63,6 +63,14 @@ class Run:
             raise CheckpointError(f"{self.workdir} holds no run (no config.json); train into it first.")
         self.config = ml_collections.ConfigDict(read_run_config(config_file))
 
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict, workdir: str | os.PathLike = "") -> Run:
+        """A run that exists only as a config (weights from elsewhere, e.g. converted): its model, classes, image
+        size and inputs, with `workdir` as where to write; it has no checkpoints."""
+        run = cls.__new__(cls)
+        run.workdir, run.config = os.fspath(workdir), ml_collections.ConfigDict(config.to_dict())
+        return run
+
     def __repr__(self) -> str:
         return f"Run({self.workdir!r}: {self.config.model} on {self.config.dataset}, checkpoints {self.steps()})"
 

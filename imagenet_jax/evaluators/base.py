@@ -3,6 +3,11 @@
 An evaluator is built once per eval set (`config.evals.<set>`) with its validated options and an EvalContext,
 and `run(state, step)` yields the set's metrics. `accumulate` is the one place that sums steps over a pass and
 checks that every example of the set was scored exactly once (scored + unlabeled + skipped == examples).
+
+An evaluator that reads the set's plain eval batches may instead declare `pass_step` (its uncompiled
+step(state, batch) -> sums) and `finish(totals, step)`: then the runner scores every such evaluator of one set in
+a single data pass with one compiled step, where XLA computes the shared forward pass once (runner.py), so the
+per-class and calibration reports cost almost nothing beside the main evaluation.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Evaluator:
 
     type_name: ClassVar[str] = ""
     OPTIONS: ClassVar[dict[str, Any]] = {}
+    pass_step: Callable[[Any, dict], dict] | None = None  # set by evaluators that can share a pass (see above)
 
     def __init__(self, name: str, eval_set, options: dict, context: EvalContext, where: str = ""):
         """Keeps the set, its options (defaults filled in), the run context and the config key it comes from
@@ -86,16 +92,24 @@ class Evaluator:
         return self._batches()
 
     def run(self, state, step: int) -> Iterator[tuple[str, float]]:
-        """Yields (metric, value) pairs of `state` on the set."""
+        """Yields (metric, value) pairs of `state` on the set (a pass of `pass_step`, then `finish`, by default)."""
+        if self.pass_step is None:
+            raise NotImplementedError
+        if getattr(self, "_compiled_pass_step", None) is None:
+            self._compiled_pass_step = self.context.jit(self.pass_step)
+        yield from self.finish(self.accumulate(self._compiled_pass_step, state), step)
+
+    def finish(self, totals: dict, step: int) -> Iterator[tuple[str, float]]:
+        """(metric, value) pairs from the host sums of `pass_step` over the set (writing any report files)."""
         raise NotImplementedError
 
     def accumulate(self, step_fn: Callable, state, batches: Iterator[dict] | None = None) -> dict:
         """Sums of step_fn(state, global batch) over one pass, on the host; raises unless every example counted."""
-        totals = None
-        for local_batch in batches if batches is not None else self.batches():
-            sums = step_fn(state, mesh_lib.global_batch(local_batch, self.context.mesh))
-            totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-        totals = jax.device_get(totals) if totals is not None else {"num_examples": 0}
+        totals = sum_over_pass(step_fn, state, batches if batches is not None else self.batches(), self.context.mesh)
+        return self.checked(totals if totals is not None else {"num_examples": 0})
+
+    def checked(self, totals: dict) -> dict:
+        """`totals`, after checking that they count every example of the set exactly once."""
         count = int(totals["num_examples"])
         uncounted = {key: int(totals[key]) for key in UNCOUNTED if key in totals}
         if count + sum(uncounted.values()) != self.eval_set.num_examples:
@@ -106,6 +120,15 @@ class Evaluator:
     def output_dir(self, step: int) -> str:
         """WORKDIR/eval/<set>/<step>, where file-writing evaluators put their reports."""
         return f"{self.context.workdir.rstrip('/')}/eval/{self.name}/{step}"
+
+
+def sum_over_pass(step_fn: Callable, state, batches: Iterator[dict], mesh) -> Any:
+    """Host sums of step_fn(state, global batch) over the batches (None when there are none)."""
+    totals = None
+    for local_batch in batches:
+        sums = step_fn(state, mesh_lib.global_batch(local_batch, mesh))
+        totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+    return jax.device_get(totals) if totals is not None else None
 
 
 def count_metrics(totals: dict) -> dict[str, int]:

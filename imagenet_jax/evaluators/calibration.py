@@ -59,7 +59,7 @@ class Calibration(Evaluator):
             raise ConfigError(f"{where}.bins={bins!r} must be an integer >= 1.")
 
     def __init__(self, *args, **kwargs):
-        """Compiles the binning step."""
+        """The binning step (compiled on first use, or shared with the set's other evaluators)."""
         super().__init__(*args, **kwargs)
         context, bins = self.context, self.options["bins"]
 
@@ -71,11 +71,10 @@ class Calibration(Evaluator):
             return {**bin_sums(jax.nn.softmax(logits.astype(jnp.float32)), correct(logits, batch, 1) * weights,
                                weights, bins), **count_sums(batch, mask)}
 
-        self.step_fn = context.jit(step)
+        self.pass_step = step
 
-    def run(self, state, step: int) -> Iterator[tuple[str, float]]:
+    def finish(self, totals: dict, step: int) -> Iterator[tuple[str, float]]:
         """ece, num_examples; writes calibration.json on process 0."""
-        totals = self.accumulate(self.step_fn, state)
         result = reliability(totals["bin_count"], totals["bin_hits"], totals["bin_confidence"])
         if self.context.process_index == 0 and self.context.workdir:
             write_json(f"{self.output_dir(step)}/calibration.json", result)

@@ -76,15 +76,14 @@ class Classification(Evaluator):
     OPTIONS = {}
 
     def __init__(self, *args, **kwargs):
-        """Compiles the eval step once for this set's class subset."""
+        """The eval step for this set's class subset (compiled on first use, or shared with the set's others)."""
         super().__init__(*args, **kwargs)
         context = self.context
-        self.step_fn = context.jit(make_eval_step(
+        self.pass_step = make_eval_step(
             context.model, num_classes=context.num_classes, mean=context.mean, std=context.std,
-            class_subset=self.eval_set.class_subset, loss_name=context.config.loss))
+            class_subset=self.eval_set.class_subset, loss_name=context.config.loss)
 
-    def run(self, state, step: int) -> Iterator[tuple[str, float]]:
+    def finish(self, totals: dict, step: int) -> Iterator[tuple[str, float]]:
         """loss, top1, top5, num_examples (and the unlabeled/skipped counts when non-zero)."""
-        totals = self.accumulate(self.step_fn, state)
         yield from averages(totals, ("loss", "top1", "top5")).items()
         yield from count_metrics(totals).items()

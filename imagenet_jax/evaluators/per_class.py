@@ -69,15 +69,14 @@ class PerClass(Evaluator):
     OPTIONS = {}
 
     def __init__(self, *args, **kwargs):
-        """Compiles the confusion-matrix step."""
+        """The confusion-matrix step (compiled on first use, or shared with the set's other evaluators)."""
         super().__init__(*args, **kwargs)
         context = self.context
-        self.step_fn = context.jit(confusion_step(context.model, num_classes=context.num_classes, mean=context.mean,
-                                                  std=context.std, class_subset=self.eval_set.class_subset))
+        self.pass_step = confusion_step(context.model, num_classes=context.num_classes, mean=context.mean,
+                                        std=context.std, class_subset=self.eval_set.class_subset)
 
-    def run(self, state, step: int) -> Iterator[tuple[str, float]]:
+    def finish(self, totals: dict, step: int) -> Iterator[tuple[str, float]]:
         """macro_precision, macro_recall, macro_f1, accuracy, num_examples; writes the files on process 0."""
-        totals = self.accumulate(self.step_fn, state)
         confusion = np.asarray(totals["confusion"], np.int64)
         stats = report(confusion)
         if self.context.process_index == 0 and self.context.workdir:

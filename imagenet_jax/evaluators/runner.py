@@ -13,6 +13,7 @@ protocol; split is then unused). On the command line, `--eval NAME=TYPE[,key=val
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ import ml_collections
 from imagenet_jax.core.watched_metric import improves, resolve_mode
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.evaluators import registry
-from imagenet_jax.evaluators.base import EvalContext, Evaluator
+from imagenet_jax.evaluators.base import EvalContext, Evaluator, sum_over_pass
 
 SET_FIELDS = ("type", "dataset", "split", "holdout")
 MAIN_EVAL_KEY = "config.main_eval"
@@ -214,11 +215,41 @@ class EvalRunner:
     def evaluate(self, state, step: int) -> dict[str, dict]:
         """{set: {metric: value}} of `state`; every example of every set scored once."""
         results = {}
+        for group, shared_step in self._passes:
+            if shared_step is None:
+                results[group[0].name] = dict(group[0].run(state, step))
+                continue
+            totals = sum_over_pass(shared_step, state, group[0].batches(), group[0].context.mesh)
+            for index, evaluator in enumerate(group):
+                sums = totals[index] if totals is not None else {"num_examples": 0}
+                results[evaluator.name] = dict(evaluator.finish(evaluator.checked(sums), step))
+        results = {evaluator.name: results[evaluator.name] for evaluator in self.evaluators}
         for evaluator in self.evaluators:
-            results[evaluator.name] = dict(evaluator.run(state, step))
             logging.info("eval %s (%s) at step %d: %s", evaluator.name, evaluator.type_name, step,
                          {k: round(v, 4) for k, v in list(results[evaluator.name].items())[:6]})
         return results
+
+    @functools.cached_property
+    def _passes(self) -> list[tuple[list[Evaluator], Callable | None]]:
+        """(evaluators, their one compiled step) per data pass: those with a pass_step on the same examples share
+        one pass; any other evaluator runs alone (step None)."""
+        groups: dict[tuple, list[Evaluator]] = {}
+        for evaluator in self.evaluators:
+            key = _pass_key(evaluator) if evaluator.pass_step is not None else ("own", id(evaluator))
+            groups.setdefault(key, []).append(evaluator)
+        return [(group, _shared_step(group) if len(group) > 1 else None) for group in groups.values()]
+
+
+def _shared_step(group: list[Evaluator]) -> Callable:
+    steps = [evaluator.pass_step for evaluator in group]
+    return group[0].context.jit(lambda state, batch: [step(state, batch) for step in steps])
+
+
+def _pass_key(evaluator: Evaluator) -> tuple:
+    """Evaluators with equal keys read identical batches (same split of the same dataset, labels, classes)."""
+    eval_set = evaluator.eval_set
+    label_map = None if eval_set.label_map is None else eval_set.label_map.tobytes()
+    return ("shared", id(eval_set.info), eval_set.split, label_map, eval_set.class_subset, type(evaluator).batches)
 
 
 class BestTracker:

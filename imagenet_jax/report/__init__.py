@@ -65,6 +65,10 @@ def write_report(workdir: str, compare: tuple[str, ...] = (), out: str | None = 
         except Exception as error:  # noqa: BLE001  (no checkpoint or no data here: the rest of the report stands)
             logging.info("report: no sample images (%s)", error)
             sections["samples"] = html.note(f"No sample images: {error}")
+    from imagenet_jax.report.explanations import explanations_section
+
+    sections["explanations"] = explanations_section(
+        workdir, lambda name, png: _write_figure(out_dir, name, png, written), samples)
     index = out_dir / "index.html"
     index.write_text(html.page(runs, curve_images, sections))
     for stale in set(path.name for path in out_dir.glob("*.png")) - set(written):  # figures of an older report

@@ -10,10 +10,10 @@ from imagenet_jax.errors import CheckpointError
 from imagenet_jax.storage.files import read_json_lines, read_run_config
 from imagenet_jax.storage.layout import RunLayout
 
-# Keys of a train line that are bookkeeping, not model quality (left out of the best/last table).
-TRAIN_BOOKKEEPING = ("eta_seconds", "elapsed_seconds", "steps_per_second")
-# Eval keys where lower is better (the best value is the minimum).
-LOWER_IS_BETTER = ("loss", "error", "ece", "mce", "_ce_")  # "_ce_": corruption errors
+# Metrics with a direction, by a word of their key (lower is checked first: "top1_error" is an error). Keys with
+# neither (eta_seconds, elapsed_seconds, learning_rate, grad_norm, epoch, counts) get no "best": it means nothing.
+LOWER_IS_BETTER = ("loss", "error", "ece", "mce", "_ce_", "nll", "brier", "data_wait_fraction")  # "_ce_": corruption
+HIGHER_IS_BETTER = ("top1", "top5", "accuracy", "f1", "precision", "recall", "agreement", "auc", "per_second", "mfu")
 
 
 @dataclasses.dataclass
@@ -59,14 +59,25 @@ def numeric_metrics(row: dict) -> dict[str, float]:
             and math.isfinite(float(value))}
 
 
-def best_and_last(rows: list[dict]) -> list[tuple[str, float, int, float, int]]:
-    """(metric, best value, its step, last value, its step) per metric of one split's rows."""
+def direction(key: str) -> str | None:
+    """"min" or "max" for a metric whose best value means something, else None."""
+    if any(word in key for word in LOWER_IS_BETTER):
+        return "min"
+    if any(word in key for word in HIGHER_IS_BETTER):
+        return "max"
+    return None
+
+
+def best_and_last(rows: list[dict]) -> list[tuple[str, float | None, int | None, float, int]]:
+    """(metric, best value, its step, last value, its step) per metric of one split's rows; best and its step are
+    None for a metric without a direction."""
     table = []
     keys = sorted({key for row in rows for key in numeric_metrics(row)})
     for key in keys:
         points = [(row["step"], numeric_metrics(row)[key]) for row in rows if key in numeric_metrics(row)]
-        lower = any(word in key for word in LOWER_IS_BETTER)
-        best_step, best_value = (min if lower else max)(points, key=lambda point: point[1])
+        best_step = best_value = None
+        if (way := direction(key)) is not None:
+            best_step, best_value = (min if way == "min" else max)(points, key=lambda point: point[1])
         last_step, last_value = points[-1]
         table.append((key, best_value, best_step, last_value, last_step))
     return table

@@ -24,6 +24,8 @@ def number(value: float) -> str:
 def table(header: list[str], rows: list[list], css_id: str = "") -> str:
     """An HTML table, every cell escaped (numbers through number())."""
     def cell(value) -> str:
+        if value is None:
+            return "\u2014"  # no value: a metric without a direction has no best
         return escape(number(value) if isinstance(value, int | float) else str(value))
 
     attribute = f' id="{escape(css_id)}"' if css_id else ""
@@ -97,6 +99,7 @@ def page(runs: list[RunData], curve_images: list[tuple[str, str]], sections: dic
     body += ["<h2>Per-class metrics</h2>", sections["per_class"], "<h2>Confusion matrix</h2>", sections["confusion"],
              "<h2>Calibration</h2>", sections["calibration"], "<h2>Robustness</h2>", robustness_tables(run),
              "<h2>Evaluation images</h2>", sections["samples"],
+             "<h2>Explanations</h2>", sections.get("explanations", note("No explanations.")),
              "<h2>Config</h2>", f"<pre>{escape(json.dumps(run.config, indent=2, sort_keys=True))}</pre>"]
     return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")

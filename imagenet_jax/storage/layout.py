@@ -16,6 +16,7 @@ CHECKPOINTS = "checkpoints"  # <step>/ Orbax checkpoints
 EVAL = "eval"  # <set>/<step>/ files the evaluators write
 EVALUATE_LOG = "evaluate.jsonl"  # in EVAL: the lines `evaluate` appends
 REPORT = "report"  # index.html and its figures
+EXPLAIN = "explain"  # <step>/ the `explain` command's pictures and explain.json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,3 +59,8 @@ class RunLayout:
     def report(self) -> epath.Path:
         """WORKDIR/report."""
         return self.root / REPORT
+
+    @property
+    def explain(self) -> epath.Path:
+        """WORKDIR/explain (one folder per explained checkpoint step)."""
+        return self.root / EXPLAIN

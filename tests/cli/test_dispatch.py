@@ -39,7 +39,7 @@ def test_every_command_and_subcommand_help_exits_0(cli):
 def test_unknown_or_missing_command_is_a_usage_error_naming_the_commands(cli):
     code, _, err = cli("trian", "--config", "x.py")
     assert code == EXIT_USAGE and "unknown command 'trian' (did you mean train?)" in err
-    assert "commands: compress, evaluate, export" in err
+    assert "commands: compress, evaluate, explain, export" in err
     assert cli()[0] == EXIT_USAGE
     code, _, err = cli("--workdir", "x")
     assert code == EXIT_USAGE and "the command comes first" in err

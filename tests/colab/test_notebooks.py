@@ -15,7 +15,8 @@ COLAB_LINK = "https://colab.research.google.com/github/imagenet-jax/imagenet_jax
 
 
 def test_notebooks_are_stored_clean_with_a_badge_and_a_parameters_cell():
-    assert [os.path.basename(path) for path in NOTEBOOKS] == ["ablation.ipynb", "finetune.ipynb", "quickstart.ipynb"]
+    assert [os.path.basename(path) for path in NOTEBOOKS] == ["ablation.ipynb", "explain.ipynb", "finetune.ipynb",
+                                                          "quickstart.ipynb"]
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         nbformat.validate(notebook)
@@ -79,3 +80,15 @@ def test_finetune_runs_headless(tmp_path, monkeypatch):
     # Keras' ResNet50 takes caffe inputs: the config gets the converter's mean and std, not hand-typed ones.
     assert ("caffe preprocessing as config: {'normalize_mean': (123.68, 116.779, 103.939), "
             "'normalize_std': (1.0, 1.0, 1.0)}") in _text(notebook)
+
+
+@pytest.mark.slow
+def test_explain_runs_headless_and_shows_maps_checks_filters_and_embedding(fashion_mnist_dir, tmp_path, monkeypatch):
+    notebook = execute("explain", tmp_path, monkeypatch, fashion_mnist_dir)
+    text = _text(notebook)
+    assert "Grad-CAM layer: stage3_block1" in text and "embedded 256 images" in text
+    deletion = [line for line in text.splitlines() if "deletion area" in line]
+    assert [line.split()[0] for line in deletion] == ["gradcam", "integrated_gradients", "occlusion"]
+    images = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+              if "image/png" in output.get("data", {})]
+    assert len(images) == 3  # the grid of maps, the filters, the t-SNE plot

@@ -42,7 +42,8 @@ def _browser():
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-def test_report_of_a_real_run_loads_in_chromium_with_metrics_jsonl_numbers(trained_workdir, tmp_path):
+def test_report_of_a_default_run_loads_in_chromium_with_metrics_jsonl_numbers_per_class_and_grad_cam(trained_workdir,
+                                                                                                  tmp_path):
     from selenium.webdriver.common.by import By
 
     index = os.path.join(trained_workdir, "report", "index.html")
@@ -53,7 +54,7 @@ def test_report_of_a_real_run_loads_in_chromium_with_metrics_jsonl_numbers(train
         images = browser.find_elements(By.TAG_NAME, "img")
         names = [image.get_attribute("src").rsplit("/", 1)[-1] for image in images]
         assert {"curve_loss_step.png", "curve_top1_epoch.png", "samples.png", "confusion_matrix.png",
-                "reliability.png"} <= set(names)
+                "reliability.png", "gradcam.png"} <= set(names)  # the default config's evaluators, Grad-CAM
         for image, name in zip(images, names):
             loaded = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
             assert loaded and loaded > 0, f"{name} did not load"
@@ -81,6 +82,37 @@ def test_report_of_a_real_run_loads_in_chromium_with_metrics_jsonl_numbers(train
     if os.environ.get(REFRESH_SCREENSHOT) == "1":
         os.makedirs(os.path.join(REPO, "docs"), exist_ok=True)
         shutil.copyfile(screenshot, os.path.join(REPO, "docs", "report_screenshot.png"))
+
+
+@pytest.mark.slow
+def test_explain_output_appears_in_the_report_with_its_checks_table(trained_workdir, tmp_path):
+    import subprocess
+    import sys
+
+    from selenium.webdriver.common.by import By
+
+    from imagenet_jax.report import write_report
+
+    workdir = str(tmp_path / "run")
+    shutil.copytree(trained_workdir, workdir)
+    command = [sys.executable, "-m", "imagenet_jax", "explain", f"--workdir={workdir}", "--split=test[:3]",
+               "--methods=gradient,gradcam", "--embedding=pca", "--embedding_examples=64", "--check_steps=4"]
+    process = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, capture_output=True,
+                             text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    index = write_report(workdir, samples=False)
+    browser = _browser()
+    try:
+        browser.get("file://" + index)
+        rows = browser.find_elements(By.CSS_SELECTOR, "#explain-checks tr")
+        assert [row.find_elements(By.TAG_NAME, "td")[0].text for row in rows[1:]] == ["gradient", "gradcam"]
+        images = {image.get_attribute("src").rsplit("/", 1)[-1]: image for image in
+                  browser.find_elements(By.TAG_NAME, "img")}
+        for name in ("explain_grid.png", "explain_curves.png", "explain_filters.png", "explain_embedding.png"):
+            loaded = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", images[name])
+            assert loaded and loaded > 0, f"{name} did not load"
+    finally:
+        browser.quit()
 
 
 @pytest.mark.slow

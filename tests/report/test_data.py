@@ -24,6 +24,17 @@ def test_best_is_max_for_accuracy_and_min_for_loss_last_is_the_newest():
     assert table["top5"] == (0.95, 4, 0.95, 4)
 
 
+def test_metrics_without_a_direction_get_no_best_value():
+    rows = [{"step": 1, "split": "train", "eta_seconds": 90.0, "elapsed_seconds": 10.0, "learning_rate": 0.1,
+             "top1": 0.5, "top1_error": 0.5},
+            {"step": 2, "split": "train", "eta_seconds": 80.0, "elapsed_seconds": 20.0, "learning_rate": 0.2,
+             "top1": 0.6, "top1_error": 0.4}]
+    table = {row[0]: row[1:] for row in best_and_last(rows)}
+    for key in ("eta_seconds", "elapsed_seconds", "learning_rate"):
+        assert table[key][:2] == (None, None) and table[key][2] == rows[1][key]
+    assert table["top1"][:2] == (0.6, 2) and table["top1_error"][:2] == (0.4, 2)  # "error" wins: lower is better
+
+
 def test_newest_step_analysis_files_are_used(tmp_path):
     run = load_run_data(write_workdir(str(tmp_path / "run")))
     assert run.per_class == per_class_payload()  # step 4's, not step 2's zeroed F1
