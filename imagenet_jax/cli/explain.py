@@ -42,6 +42,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                         help="skip the deletion/insertion and randomization checks")
     parser.add_argument("--check_steps", type=int, default=16, metavar="N",
                         help="points of the deletion and insertion curves")
+    parser.add_argument("--deletion_fill", default="zero", metavar="zero|mean|blur",
+                        help="what the deletion check turns removed pixels into (zero: black)")
     parser.add_argument("--embedding", default="tsne", metavar="tsne|umap|pca|''",
                         help="projection of the penultimate features of the eval split; '': none")
     parser.add_argument("--embedding_examples", type=int, default=1000, metavar="N",
@@ -49,6 +51,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--neighbours", type=int, default=5, metavar="K", help="nearest neighbours shown per image")
     parser.add_argument("--class_models", default="", metavar="C,...",
                         help="class indices to visualize by gradient ascent (Simonyan et al.); '': none")
+    parser.add_argument("--compare_workdir", default="", metavar="DIR",
+                        help="another training of the same network (another seed): each method's maps of its "
+                             "checkpoint are rank-correlated with these, beside the randomization check")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (noise, orders, t-SNE)")
     parser.add_argument("--out", default="", metavar="DIR", help="where to write; '': DIR/explain/<step>")
     parser.add_argument("--init_from", default="", metavar="WEIGHTS",
@@ -75,13 +80,19 @@ def run(args: argparse.Namespace) -> int:
     chosen = tuple(name.strip() for name in args.methods.split(",") if name.strip())
     request = job.Request(
         methods=chosen, options=job.parse_options(args.option, chosen), layer=args.layer, checks=not args.no_checks,
-        check_steps=args.check_steps, embedding=args.embedding, embedding_examples=args.embedding_examples,
+        check_steps=args.check_steps, deletion_fill=args.deletion_fill, embedding=args.embedding,
+        embedding_examples=args.embedding_examples,
         neighbours=args.neighbours, class_models=_indices(args.class_models), batch_size=args.batch_size or 32,
         seed=args.seed)
     job.check_request(request)  # before restoring anything
     run_view, variables, step = _weights(args)
     images, labels, titles = _images(run_view, args)
-    result = job.explain(run_view, variables, step, images, labels, titles, request, args.out or None)
+    compare = None
+    if args.compare_workdir:
+        from imagenet_jax.runs import load_run
+
+        compare = load_run(args.compare_workdir).variables(args.checkpoint, args.ema)
+    result = job.explain(run_view, variables, step, images, labels, titles, request, args.out or None, compare)
     print(summary(result))
     where = args.out or os.path.join(args.workdir, "explain", str(step))
     print(f"wrote {where}/ (explain.json, grid.png, one folder per method)")
@@ -98,7 +109,9 @@ def summary(result: dict) -> str:
         curves, randomized = entry["deletion_insertion"], entry["randomization"]
         lines.append(f"  {name:24s} deletion {curves['deletion_auc']:.3f} (random {curves['random_deletion_auc']:.3f})"
                      f"  insertion {curves['insertion_auc']:.3f} (random {curves['random_insertion_auc']:.3f})"
-                     f"  randomized-model rank correlation {randomized['spearman']:.3f}")
+                     f"  randomized-model rank correlation {randomized['spearman']:.3f}"
+                     + (f" (another training: {entry['other_training_spearman']:.3f})"
+                        if "other_training_spearman" in entry else ""))
     return "\n".join(lines)
 
 

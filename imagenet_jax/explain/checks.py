@@ -182,7 +182,11 @@ def randomization_check(network: Network, attribution: Attribution, images: np.n
         maps = np.asarray(attribution(randomized, images, targets))
         per_image = [{"spearman": spearman(a, b), "spearman_abs": spearman(np.abs(a), np.abs(b)), "ssim": _ssim(a, b)}
                      for a, b in zip(trained, maps, strict=True)]
+        # A constant map (Grad-CAM's ReLU often zeroes a randomized model's) ranks nothing: it keeps none of the
+        # trained map's structure, so it counts as correlation 0 in the means (and is counted).
+        constant = sum(1 for a, b in zip(trained, maps, strict=True) if np.ptp(a) == 0 or np.ptp(b) == 0)
         cascade.append({"layers": layers[:depth],
-                        **{name: float(np.mean([one[name] for one in per_image])) for name in per_image[0]},
-                        "per_image": per_image})
+                        **{name: float(np.mean([np.nan_to_num(one[name], nan=0.0) for one in per_image]))
+                           for name in per_image[0]},
+                        "constant_maps": constant, "per_image": per_image})
     return {**cascade[-1], "cascade": cascade}

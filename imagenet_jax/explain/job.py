@@ -38,6 +38,10 @@ class Request:
     layer: str = ""  # Grad-CAM's and the feature maps' layer; "": the last convolutional stage
     checks: bool = True  # deletion/insertion areas and the randomization check per method
     check_steps: int = 16
+    # What deleted pixels become. Black: the absence of light, and Fashion-MNIST's background; the normalization
+    # mean ("mean", RISE's zero after normalization) keeps a grey silhouette of a garment, which the model still
+    # recognizes, so on Fashion-MNIST it rewards maps that avoid the object (RESULTS.md measures both).
+    deletion_fill: str = "zero"
     embedding: str = "tsne"  # "tsne", "umap", "pca" or "" (none)
     embedding_examples: int = 1000
     neighbours: int = 5
@@ -77,13 +81,20 @@ def check_request(request: Request) -> None:
                               f"{', '.join(sorted(methods.method_defaults(name))) or 'none'}).")
     if not request.methods:
         raise ConfigError(f"--methods is empty; choose among {', '.join(known)}.")
+    if request.deletion_fill not in checks.DELETION_FILLS:
+        raise ConfigError(f"--deletion_fill={request.deletion_fill!r} must be one of "
+                          f"{', '.join(checks.DELETION_FILLS)}.")
     if request.embedding not in ("", "tsne", "umap", "pca"):
         raise ConfigError(f"--embedding={request.embedding!r} must be tsne, umap, pca or '' (none).")
 
 
 def explain(run, variables: dict, step: int, images: np.ndarray, labels: np.ndarray, titles: list[str],
-            request: Request, out_dir: str | None = None) -> dict:
-    """Writes the explanations of `images` (uint8 [N, H, W, C] at the run's eval size) and returns explain.json."""
+            request: Request, out_dir: str | None = None, compare_variables: dict | None = None) -> dict:
+    """Writes the explanations of `images` (uint8 [N, H, W, C] at the run's eval size) and returns explain.json.
+
+    `compare_variables`: another training of the same network (another seed); each method's maps of it are
+    rank-correlated with this one's, the yardstick of the randomization check (a map that means something
+    should change more when the model is randomized than when it is retrained)."""
     check_request(request)
     for target in request.class_models:
         if not 0 <= target < run.num_classes:
@@ -114,6 +125,11 @@ def explain(run, variables: dict, step: int, images: np.ndarray, labels: np.ndar
         entry: dict[str, Any] = {"options": {**methods.method_defaults(name), **options}}
         if request.checks:
             entry.update(_checks(network, name, options, pixels, targets, maps[name], request))
+        if compare_variables is not None:
+            other = methods.attribute(network.with_variables(compare_variables), name, pixels, targets,
+                                      batch_size=request.batch_size, **options)
+            entry["other_training_spearman"] = float(np.mean([np.nan_to_num(checks.spearman(a, b), nan=0.0)
+                                                              for a, b in zip(maps[name], other, strict=True)]))
         result["methods"][name] = entry
         logging.info("explain: %s done (%.0f s so far)", name, time.time() - started)
     (out / "grid.png").write_bytes(figures.grid_figure(images, maps, [
@@ -145,7 +161,7 @@ def _checks(network: Network, name: str, options: dict, pixels: np.ndarray, targ
             maps: np.ndarray, request: Request) -> dict:
     """Deletion/insertion areas against random orders, and the model-randomization check."""
     curves = checks.deletion_insertion(network, pixels, targets, maps, steps=request.check_steps,
-                                       seed=request.seed)
+                                       deletion_fill=request.deletion_fill, seed=request.seed)
 
     def attribution(other: Network, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
         return methods.attribute(other, name, images, classes, batch_size=request.batch_size, **options)

@@ -61,15 +61,18 @@ def checks_table(result: dict) -> str:
             continue
         curves, randomized = entry["deletion_insertion"], entry["randomization"]
         rows.append([name, curves["deletion_auc"], curves["random_deletion_auc"], curves["insertion_auc"],
-                     curves["random_insertion_auc"], randomized["spearman"]])
+                     curves["random_insertion_auc"], randomized["spearman"], entry.get("other_training_spearman")])
     if not rows:
         return html.note("The checks were skipped (--no_checks).")
-    return ("<p>Deletion: area under the target probability as the map's top pixels are removed (lower is better); "
+    fill = next(iter(result["methods"].values()))["deletion_insertion"].get("deletion_fill", "")
+    return (f"<p>Deletion: area under the target probability as the map's top pixels are removed (filled: {fill}; "
+            "lower is better); "
             "insertion: as they are revealed (higher is better); random: the same for random pixel orders. "
             "Randomization: rank correlation of each map with the map of the model whose top layers were "
-            "re-initialized (lower: the map depends on what the model learned).</p>"
+            "re-initialized (lower: the map depends on what the model learned); another training: the same with a "
+            "second training of the network (explain --compare_workdir), the yardstick.</p>"
             + html.table(["method", "deletion", "deletion, random", "insertion", "insertion, random",
-                          "randomization corr."], rows, css_id="explain-checks"))
+                          "randomization corr.", "another training corr."], rows, css_id="explain-checks"))
 
 
 def gradcam_panel(workdir: str, write_figure: Callable[[str, bytes], str]) -> str:
