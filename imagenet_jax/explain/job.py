@@ -26,6 +26,7 @@ from imagenet_jax.explain.network import Network
 from imagenet_jax.storage.layout import RunLayout
 
 DEFAULT_METHODS = ("gradient", "integrated_gradients", "gradcam", "occlusion")
+FIGURE_IMAGES = 8  # rows of grid.png and neighbours.png
 RANDOMIZATION_SEED_OFFSET = 7919  # the randomized model's init key: seed + this
 
 
@@ -132,8 +133,10 @@ def explain(run, variables: dict, step: int, images: np.ndarray, labels: np.ndar
                                                               for a, b in zip(maps[name], other, strict=True)]))
         result["methods"][name] = entry
         logging.info("explain: %s done (%.0f s so far)", name, time.time() - started)
-    (out / "grid.png").write_bytes(figures.grid_figure(images, maps, [
-        f"{title}\n{names[int(p)]}" for title, p in zip(titles, predictions, strict=True)]))
+    shown = slice(0, FIGURE_IMAGES)  # the figures show the first images; every image has its own PNGs and numbers
+    (out / "grid.png").write_bytes(figures.grid_figure(images[shown], {name: values[shown] for name, values in
+                                                                       maps.items()}, [
+        f"{title}\n{names[int(p)]}" for title, p in zip(titles[shown], predictions[shown], strict=True)]))
     if request.checks:
         (out / "curves.png").write_bytes(figures.curves_figure(
             {name: entry["deletion_insertion"] for name, entry in result["methods"].items()}))
@@ -191,7 +194,7 @@ def _embedding(run, network: Network, pixels: np.ndarray, targets: np.ndarray, o
     queries = embedding.penultimate_features(network, pixels)
     indices = embedding.nearest_neighbours(queries, features, k=request.neighbours)
     (out / "neighbours.png").write_bytes(embedding.neighbours_figure(
-        pixels, gallery_images, indices, gallery_labels, list(run.class_names)))
+        pixels[:FIGURE_IMAGES], gallery_images, indices[:FIGURE_IMAGES], gallery_labels, list(run.class_names)))
     # How often a neighbour's label is the class the model predicted for the query: feature space at work.
     agreement = float(np.mean(gallery_labels[indices] == np.asarray(targets)[:, None]))
     return {"method": request.embedding, "examples": int(len(points)), "neighbours": request.neighbours,
