@@ -119,11 +119,12 @@ class Network:
                 order.append(name)
             return output
 
-        def forward(pixels):
+        def forward(variables, pixels):
             with nn.intercept_methods(interceptor):
-                return self.model.apply(self.variables, self.normalize(pixels), train=False)
+                return self.model.apply(variables, self.normalize(pixels), train=False)
 
-        jax.eval_shape(forward, jax.ShapeDtypeStruct(images.shape, jnp.float32))
+        # Variables as an argument: shapes are all it needs, so abstract variables (jax.eval_shape of init) do too.
+        jax.eval_shape(forward, self.variables, jax.ShapeDtypeStruct(images.shape, jnp.float32))
         return order
 
     def default_layer(self, images: jax.Array) -> str:

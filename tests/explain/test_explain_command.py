@@ -97,3 +97,31 @@ def test_on_a_trained_run_maps_beat_random_orders_and_lose_their_structure_on_a_
         other_seed = attribution(networks[1], pixels, targets)
         between_seeds = np.mean([checks.spearman(a, b) for a, b in zip(maps, other_seed, strict=True)])
         assert randomized["spearman"] < between_seeds - 0.1, (name, randomized["spearman"], between_seeds)
+
+
+@pytest.mark.slow
+def test_converted_weights_explain_image_files_like_the_run_they_came_from(trained_runs, fashion_mnist_dir, tmp_path):
+    from PIL import Image
+
+    from imagenet_jax.convert import save_converted
+    from imagenet_jax.runs import load_run
+    from imagenet_jax.training.init_from import load_pretrained
+
+    run = load_run(trained_runs[0])
+    weights = str(tmp_path / "weights.msgpack")
+    save_converted(load_pretrained(trained_runs[0]), weights, "resnet_small")
+    batch = next(run.eval_batches(1, batch_size=3))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, image in enumerate(batch["image"]):
+        Image.fromarray(image[..., 0]).save(folder / f"garment_{index}.png")
+    out = tmp_path / "converted"
+    process = _explain(f"--workdir={out}", "--config=configs/default.py", f"--init_from={weights}",
+                       f"--data_dir={fashion_mnist_dir}", f"--images={folder}", "--methods=gradcam,gradient",
+                       "--embedding=", "--check_steps=4")
+    assert process.returncode == 0, process.stderr[-3000:]
+    result = json.load(open(out / "explain" / "0" / "explain.json"))
+    assert result["images"] == ["garment_0.png", "garment_1.png", "garment_2.png"]
+    assert result["labels"] == [-1, -1, -1]  # files carry no label
+    assert result["predictions"] == run.logits(batch["image"], "latest").argmax(-1).tolist()
+    assert sorted(os.listdir(out / "explain" / "0" / "gradcam")) == ["0.png", "1.png", "2.png"]
