@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -18,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.explain.figures import figure_png, new_figure
 from imagenet_jax.explain.network import Network
 
 PROJECTIONS = ("tsne", "umap", "pca")
@@ -101,28 +101,12 @@ def nearest_neighbours(queries: np.ndarray, gallery: np.ndarray, k: int = 5, met
     return np.argsort(distances, axis=1, kind="stable")[:, :k]
 
 
-def _figure(width: float, height: float):
-    # A bare Figure with its own Agg canvas: no pyplot, so no global backend switch and no figures left open.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _png(figure) -> bytes:
-    stream = io.BytesIO()
-    figure.savefig(stream, format="png")
-    return stream.getvalue()
-
-
 def embedding_figure(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str) -> bytes:
     """PNG (800x700 px) of 2-D points coloured by class, with a legend of the classes present."""
     import matplotlib
 
     points, labels = np.asarray(points), np.asarray(labels)
-    figure = _figure(8, 7)
+    figure = new_figure(8, 7, dpi=100)
     axes = figure.add_subplot()
     cmap = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
     for label in np.unique(labels):
@@ -133,7 +117,7 @@ def embedding_figure(points: np.ndarray, labels: np.ndarray, class_names: Sequen
     axes.set_xticks([])
     axes.set_yticks([])
     axes.legend(loc="best", fontsize=8, markerscale=2)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def neighbours_figure(query_images: np.ndarray, gallery_images: np.ndarray, indices: np.ndarray,
@@ -144,7 +128,7 @@ def neighbours_figure(query_images: np.ndarray, gallery_images: np.ndarray, indi
     """
     indices = np.asarray(indices)
     rows, k = indices.shape
-    figure = _figure(1.2 * (k + 1), 1.3 * rows)
+    figure = new_figure(1.2 * (k + 1), 1.3 * rows, dpi=100)
     for row in range(rows):
         shown = [query_images[row]] + [gallery_images[index] for index in indices[row]]
         for column, image in enumerate(shown):
@@ -158,4 +142,4 @@ def neighbours_figure(query_images: np.ndarray, gallery_images: np.ndarray, indi
                 axes.set_title(class_names[label] if class_names else str(label), fontsize=7)
             elif column == 0:
                 axes.set_title("query", fontsize=7)
-    return _png(figure)
+    return figure_png(figure)

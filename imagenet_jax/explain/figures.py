@@ -1,4 +1,8 @@
-"""Pictures of attribution maps: a map over its image, the images × methods grid, deletion/insertion curves."""
+"""Pictures of attribution maps: a map over its image, the images × methods grid, deletion/insertion curves.
+
+Figures are bare `matplotlib.figure.Figure`s with their own Agg canvas, never pyplot's: the report draws them at
+the end of a run, and a notebook that trained in-process keeps its own backend and inline plots.
+"""
 
 from __future__ import annotations
 
@@ -59,13 +63,9 @@ def display_scale(size: int) -> int:
 
 def grid_figure(images: np.ndarray, maps: dict[str, np.ndarray], titles: Sequence[str]) -> bytes:
     """PNG: one row per image (the image, then each method's map over it), one column per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     columns = 1 + len(maps)
-    figure, axes = pyplot.subplots(len(images), columns, figsize=(1.6 * columns, 1.6 * len(images)), squeeze=False)
+    figure = new_figure(1.6 * columns, 1.6 * len(images))
+    axes = figure.subplots(len(images), columns, squeeze=False)
     for row, image in enumerate(images):
         panels = [("image", to_rgb(image))] + [(name, overlay(image, values[row])) for name, values in maps.items()]
         for column, (name, picture) in enumerate(panels):
@@ -77,17 +77,13 @@ def grid_figure(images: np.ndarray, maps: dict[str, np.ndarray], titles: Sequenc
                 axis.set_title(name, fontsize=7)
         axes[row][0].set_ylabel(titles[row], fontsize=6)
     figure.tight_layout()
-    return _save(figure)
+    return figure_png(figure)
 
 
 def curves_figure(results: dict[str, dict]) -> bytes:
     """PNG: each method's mean deletion and insertion curves beside the random-order ones."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(1, 2, figsize=(9, 3.5))
+    figure = new_figure(9, 3.5)
+    axes = figure.subplots(1, 2)
     for axis, kind in zip(axes, ("deletion", "insertion"), strict=True):
         random_drawn = False
         for name, result in results.items():
@@ -100,13 +96,21 @@ def curves_figure(results: dict[str, dict]) -> bytes:
         axis.set_xlabel("fraction of pixels " + ("removed" if kind == "deletion" else "revealed"))
         axis.legend(fontsize=6)
     figure.tight_layout()
-    return _save(figure)
+    return figure_png(figure)
 
 
-def _save(figure) -> bytes:
-    from matplotlib import pyplot
+def new_figure(width: float, height: float, dpi: int = 110):
+    """A bare Figure with its own Agg canvas: no pyplot, no global backend switch, nothing left open."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
+    figure = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def figure_png(figure) -> bytes:
+    """PNG bytes of a Figure made by new_figure."""
     stream = io.BytesIO()
-    figure.savefig(stream, format="png", dpi=110)
-    pyplot.close(figure)
+    figure.savefig(stream, format="png")
     return stream.getvalue()

@@ -54,3 +54,24 @@ def test_the_report_section_shows_the_newest_explanation_and_its_checks(tmp_path
     assert "step 30" in html and "0.1250" in html and "0.7000" in html and "filled: zero" in html
     assert written == {"explain_grid.png": b"png of step 30"}
     assert "No explanations" in explanations_section(str(tmp_path / "elsewhere"), lambda *_: "", samples=False)
+
+
+def test_explain_figures_leave_the_callers_matplotlib_backend_alone():
+    # The end-of-run report draws the Grad-CAM panel in a notebook's process: its inline backend must survive.
+    import matplotlib
+    import numpy as np
+
+    from imagenet_jax.explain import figures
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        images = np.zeros((2, 8, 8, 1), np.uint8)
+        png = figures.grid_figure(images, {"gradcam": np.ones((2, 8, 8))}, ["a", "b"])
+        curve = {"fractions": [0, 1], "deletion_curve": [1, 0], "insertion_curve": [0, 1], "deletion_auc": 0.5,
+                 "insertion_auc": 0.5, "random_deletion_curve": [1, 0], "random_insertion_curve": [0, 1],
+                 "random_deletion_auc": 0.5, "random_insertion_auc": 0.5}
+        assert png.startswith(b"\x89PNG") and figures.curves_figure({"gradcam": curve}).startswith(b"\x89PNG")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(previous)
