@@ -43,6 +43,19 @@ def reliability(bin_count: np.ndarray, bin_hits: np.ndarray, bin_confidence: np.
     return {"bins": rows, "ece": ece}
 
 
+def calibration_step(context, class_subset=None, bins: int = 15):
+    """step(state, batch) -> the per-bin sums of the top-1 confidence and the example counts."""
+
+    def step(state, batch):
+        logits = eval_logits(context.model, state, batch["image"], context.mean, context.std, class_subset)
+        mask = scored_mask(batch)
+        weights = mask.astype(jnp.float32)
+        return {**bin_sums(jax.nn.softmax(logits.astype(jnp.float32)), correct(logits, batch, 1) * weights,
+                           weights, bins), **count_sums(batch, mask)}
+
+    return step
+
+
 @register("calibration")
 class Calibration(Evaluator):
     """ECE and reliability bins of the top-1 softmax confidence."""
@@ -61,17 +74,7 @@ class Calibration(Evaluator):
     def __init__(self, *args, **kwargs):
         """The binning step (compiled on first use, or shared with the set's other evaluators)."""
         super().__init__(*args, **kwargs)
-        context, bins = self.context, self.options["bins"]
-
-        def step(state, batch):
-            logits = eval_logits(context.model, state, batch["image"], context.mean, context.std,
-                                 self.eval_set.class_subset)
-            mask = scored_mask(batch)
-            weights = mask.astype(jnp.float32)
-            return {**bin_sums(jax.nn.softmax(logits.astype(jnp.float32)), correct(logits, batch, 1) * weights,
-                               weights, bins), **count_sums(batch, mask)}
-
-        self.pass_step = step
+        self.pass_step = calibration_step(self.context, self.eval_set.class_subset, self.options["bins"])
 
     def finish(self, totals: dict, step: int) -> Iterator[tuple[str, float]]:
         """ece, num_examples; writes calibration.json on process 0."""

@@ -1,4 +1,10 @@
-"""`classification`: loss, top-1 and top-5 of the set (ReaL label sets and class subsets as the set says)."""
+"""`classification`: loss, top-1 and top-5 of the set (ReaL label sets and class subsets as the set says).
+
+Option `write`: analyses whose files it also writes from the same pass, with no metrics of their own (the log
+keeps one line per set): "per_class" (per_class.json, the confusion matrix: evaluators/per_class.py) and
+"calibration" (calibration.json with 15 bins: evaluators/calibration.py). The default config's main set writes
+both, so every run's report has its per-class table, confusion matrix and reliability diagram.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ import jax.numpy as jnp
 
 from imagenet_jax.core import losses
 from imagenet_jax.core.metrics import normalize_images, topk_correct
-from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask
+from imagenet_jax.errors import ConfigError
+from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask, write_json
 from imagenet_jax.evaluators.registry import register
 from imagenet_jax.models.outputs import split_outputs
 
@@ -71,19 +78,62 @@ def averages(totals: dict, keys: Sequence[str]) -> dict[str, float]:
 
 @register("classification")
 class Classification(Evaluator):
-    """Loss, top-1 and top-5: the metrics every eval line has had."""
+    """Loss, top-1 and top-5: the metrics every eval line has had (and, with `write`, analysis files)."""
 
-    OPTIONS = {}
+    OPTIONS = {"write": ()}
+    ANALYSES = ("per_class", "calibration")
+
+    @classmethod
+    def validate(cls, name: str, options: dict, where: str = "") -> None:
+        """write must be a list of ANALYSES."""
+        super().validate(name, options, where)
+        write = options.get("write", ())
+        if isinstance(write, str) or not all(item in cls.ANALYSES for item in write):
+            raise ConfigError(f"{where or f'config.evals.{name}'}.write={write!r} must be a list of "
+                              f"{', '.join(map(repr, cls.ANALYSES))} (e.g. ('per_class', 'calibration')).")
 
     def __init__(self, *args, **kwargs):
         """The eval step for this set's class subset (compiled on first use, or shared with the set's others)."""
         super().__init__(*args, **kwargs)
         context = self.context
-        self.pass_step = make_eval_step(
+        steps = {"": make_eval_step(
             context.model, num_classes=context.num_classes, mean=context.mean, std=context.std,
-            class_subset=self.eval_set.class_subset, loss_name=context.config.loss)
+            class_subset=self.eval_set.class_subset, loss_name=context.config.loss)}
+        if "per_class" in self.options["write"]:
+            from imagenet_jax.evaluators.per_class import confusion_step
+
+            steps["per_class"] = confusion_step(context.model, num_classes=context.num_classes, mean=context.mean,
+                                                std=context.std, class_subset=self.eval_set.class_subset)
+        if "calibration" in self.options["write"]:
+            from imagenet_jax.evaluators.calibration import calibration_step
+
+            steps["calibration"] = calibration_step(context, self.eval_set.class_subset)
+        # One step: XLA computes the shared forward pass once (the analyses' own work is a few sums).
+        self.pass_step = steps[""] if len(steps) == 1 else lambda state, batch: {
+            name: step(state, batch) for name, step in steps.items()}
+
+    def checked(self, totals: dict) -> dict:
+        """The main sums (every example counted once), with the analyses' sums beside them."""
+        if "" not in totals:
+            return super().checked(totals)
+        return {**super().checked(totals[""]), **{name: totals[name] for name in totals if name}}
 
     def finish(self, totals: dict, step: int) -> Iterator[tuple[str, float]]:
-        """loss, top1, top5, num_examples (and the unlabeled/skipped counts when non-zero)."""
+        """loss, top1, top5, num_examples (and the unlabeled/skipped counts when non-zero); writes the analyses."""
+        if self.context.process_index == 0 and self.context.workdir:
+            self._write_analyses(totals, step)
         yield from averages(totals, ("loss", "top1", "top5")).items()
         yield from count_metrics(totals).items()
+
+    def _write_analyses(self, totals: dict, step: int) -> None:
+        import numpy as np
+
+        from imagenet_jax.evaluators import calibration, per_class
+
+        if "per_class" in totals:
+            confusion = np.asarray(totals["per_class"]["confusion"], np.int64)
+            per_class.write_files(self, step, confusion, per_class.report(confusion))
+        if "calibration" in totals:
+            sums = totals["calibration"]
+            write_json(f"{self.output_dir(step)}/calibration.json",
+                       calibration.reliability(sums["bin_count"], sums["bin_hits"], sums["bin_confidence"]))

@@ -80,31 +80,32 @@ class PerClass(Evaluator):
         confusion = np.asarray(totals["confusion"], np.int64)
         stats = report(confusion)
         if self.context.process_index == 0 and self.context.workdir:
-            self.write(step, confusion, stats)
+            write_files(self, step, confusion, stats)
         yield "macro_precision", float(stats["precision"].mean())
         yield "macro_recall", float(stats["recall"].mean())
         yield "macro_f1", float(stats["f1"].mean())
         yield "accuracy", float(np.trace(confusion) / max(confusion.sum(), 1))
         yield from count_metrics(totals).items()
 
-    def write(self, step: int, confusion: np.ndarray, stats: dict) -> None:
-        """The four report files of one evaluation."""
-        names = class_names(self.eval_set, confusion.shape[0])
-        directory = self.output_dir(step)
-        payload = {"classes": names, **{key: value.tolist() for key, value in stats.items()},
-                   "confusion_matrix": confusion.tolist()}
-        write_json(f"{directory}/per_class.json", payload)
-        write_json(f"{directory}/confusion_matrix.json", {"classes": names, "confusion_matrix": confusion.tolist()})
-        rows = io.StringIO()
-        writer = csv.writer(rows)
-        writer.writerow(["class", "precision", "recall", "f1", "support"])
-        for index, name in enumerate(names):
-            writer.writerow([name, f"{stats['precision'][index]:.6f}", f"{stats['recall'][index]:.6f}",
-                             f"{stats['f1'][index]:.6f}", int(stats["support"][index])])
-        write_text(f"{directory}/per_class.csv", rows.getvalue())
-        matrix = io.StringIO()
-        writer = csv.writer(matrix)
-        writer.writerow(["true\\predicted", *names])
-        for name, row in zip(names, confusion.tolist(), strict=True):
-            writer.writerow([name, *row])
-        write_text(f"{directory}/confusion_matrix.csv", matrix.getvalue())
+
+def write_files(evaluator: Evaluator, step: int, confusion: np.ndarray, stats: dict) -> None:
+    """The four report files of one evaluation, in the evaluator's WORKDIR/eval/<set>/<step>/."""
+    names = class_names(evaluator.eval_set, confusion.shape[0])
+    directory = evaluator.output_dir(step)
+    payload = {"classes": names, **{key: value.tolist() for key, value in stats.items()},
+               "confusion_matrix": confusion.tolist()}
+    write_json(f"{directory}/per_class.json", payload)
+    write_json(f"{directory}/confusion_matrix.json", {"classes": names, "confusion_matrix": confusion.tolist()})
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["class", "precision", "recall", "f1", "support"])
+    for index, name in enumerate(names):
+        writer.writerow([name, f"{stats['precision'][index]:.6f}", f"{stats['recall'][index]:.6f}",
+                         f"{stats['f1'][index]:.6f}", int(stats["support"][index])])
+    write_text(f"{directory}/per_class.csv", rows.getvalue())
+    matrix = io.StringIO()
+    writer = csv.writer(matrix)
+    writer.writerow(["true\\predicted", *names])
+    for name, row in zip(names, confusion.tolist(), strict=True):
+        writer.writerow([name, *row])
+    write_text(f"{directory}/confusion_matrix.csv", matrix.getvalue())

@@ -32,7 +32,7 @@ import numpy as np
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.explain import occlusion_lime
 from imagenet_jax.explain.network import Network
-from imagenet_jax.parallel.mesh import batch_sharded, make_data_mesh, replicated
+from imagenet_jax.parallel.mesh import BATCH_AXES, batch_sharded, make_data_mesh, replicated
 from imagenet_jax.registry import Registry
 
 Method = Callable[..., Any]
@@ -271,6 +271,14 @@ def _in_batches(run: Callable, arrays: list[np.ndarray], batch_size: int, device
     return np.concatenate(outputs)
 
 
+def _process_mesh() -> jax.sharding.Mesh:
+    """Every device of this process on the data axis: explanations are per image and one process may compute them
+    alone (the report on process 0 of a multi-process job), with no collective the others never enter."""
+    if jax.process_count() == 1:
+        return make_data_mesh()
+    return jax.sharding.Mesh(np.array(jax.local_devices()).reshape(-1, 1), BATCH_AXES)
+
+
 def attribute(network: Network, method: str, images: Any, targets: Any = None, *, batch_size: int = 32,
               **options: Any) -> np.ndarray:
     """Maps [N, H, W] float32 of `method` for float pixel images [N, H, W, C] (0..255) and int targets [N]
@@ -284,7 +292,7 @@ def attribute(network: Network, method: str, images: Any, targets: Any = None, *
     options = resolve_options(method, images.shape[1:], **options)
     if len(images) == 0:
         return np.zeros(images.shape[:3], np.float32)
-    mesh = make_data_mesh()
+    mesh = _process_mesh()
     devices = mesh.devices.size
     key = (network.model, tuple(network.mean), tuple(network.std))
     variables = jax.device_put(network.variables, replicated(mesh))
