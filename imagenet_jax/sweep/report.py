@@ -151,7 +151,8 @@ def run_result(workdir: str, run: SweepRun, paper: Paper) -> RunResult:
 
 def _evaluator(entry: dict) -> str:
     """ "classification (center crop)", or the type with its options: "multicrop (mode=dense, resize=256)"."""
-    options = ", ".join(f"{key}={value}" for key, value in entry.items() if key != "type")
+    # "write" adds report files, not a different score.
+    options = ", ".join(f"{key}={value}" for key, value in entry.items() if key not in ("type", "write"))
     return f"{entry.get('type', '')} ({options or 'center crop'})"
 
 
