@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from imagenet_jax.core import losses
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask
-from imagenet_jax.evaluators.classification import correct, eval_logits
+from imagenet_jax.evaluators.logits import correct, eval_logits
 from imagenet_jax.evaluators.registry import register
 from imagenet_jax.parallel import mesh as mesh_lib
 from imagenet_jax.robustness.attacks import fgsm, pgd

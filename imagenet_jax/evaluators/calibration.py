@@ -16,7 +16,7 @@ import numpy as np
 
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask, write_json
-from imagenet_jax.evaluators.classification import correct, eval_logits
+from imagenet_jax.evaluators.logits import correct, eval_logits
 from imagenet_jax.evaluators.registry import register
 
 

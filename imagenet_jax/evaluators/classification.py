@@ -11,26 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from imagenet_jax.core import losses
-from imagenet_jax.core.metrics import normalize_images, topk_correct
 from imagenet_jax.errors import ConfigError
+from imagenet_jax.evaluators import calibration, per_class
 from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask, write_json
+from imagenet_jax.evaluators.logits import correct, eval_logits
 from imagenet_jax.evaluators.registry import register
-from imagenet_jax.models.outputs import split_outputs
-
-
-def eval_logits(model: nn.Module, state, images: jax.Array, mean: Sequence[float], std: Sequence[float],
-                class_subset: Sequence[int] | None = None, **apply_kwargs) -> jax.Array:
-    """The model's eval-mode logits of uint8-valued images, restricted to `class_subset` when given."""
-    outputs = model.apply({"params": state.params, "batch_stats": state.batch_stats},
-                          normalize_images(images, mean, std), train=False, **apply_kwargs)
-    logits, _ = split_outputs(outputs)
-    if class_subset is not None:
-        logits = jnp.take(logits, jnp.asarray(class_subset, jnp.int32), axis=-1)
-    return logits
 
 
 def make_eval_step(
@@ -59,15 +47,6 @@ def make_eval_step(
         }
 
     return eval_step
-
-
-def correct(logits: jax.Array, batch: dict, k: int) -> jax.Array:
-    """Per-example 1.0 where a top-k prediction is the label (or, with "label_set", any label of the set)."""
-    if "label_set" not in batch:
-        return topk_correct(logits, batch["label"], k)
-    _, top = jax.lax.top_k(logits, min(k, logits.shape[-1]))
-    hits = (top[:, :, None] == batch["label_set"][:, None, :]) & (batch["label_set"][:, None, :] >= 0)
-    return jnp.any(hits, axis=(1, 2)).astype(jnp.float32)
 
 
 def averages(totals: dict, keys: Sequence[str]) -> dict[str, float]:
@@ -100,14 +79,11 @@ class Classification(Evaluator):
             context.model, num_classes=context.num_classes, mean=context.mean, std=context.std,
             class_subset=self.eval_set.class_subset, loss_name=context.config.loss)}
         if "per_class" in self.options["write"]:
-            from imagenet_jax.evaluators.per_class import confusion_step
-
-            steps["per_class"] = confusion_step(context.model, num_classes=context.num_classes, mean=context.mean,
-                                                std=context.std, class_subset=self.eval_set.class_subset)
+            steps["per_class"] = per_class.confusion_step(
+                context.model, num_classes=context.num_classes, mean=context.mean, std=context.std,
+                class_subset=self.eval_set.class_subset)
         if "calibration" in self.options["write"]:
-            from imagenet_jax.evaluators.calibration import calibration_step
-
-            steps["calibration"] = calibration_step(context, self.eval_set.class_subset)
+            steps["calibration"] = calibration.calibration_step(context, self.eval_set.class_subset)
         # One step: XLA computes the shared forward pass once (the analyses' own work is a few sums).
         self.pass_step = steps[""] if len(steps) == 1 else lambda state, batch: {
             name: step(state, batch) for name, step in steps.items()}
@@ -127,8 +103,6 @@ class Classification(Evaluator):
 
     def _write_analyses(self, totals: dict, step: int) -> None:
         import numpy as np
-
-        from imagenet_jax.evaluators import calibration, per_class
 
         if "per_class" in totals:
             confusion = np.asarray(totals["per_class"]["confusion"], np.int64)

@@ -22,7 +22,8 @@ import ml_collections
 
 from imagenet_jax.errors import ConfigError
 from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask
-from imagenet_jax.evaluators.classification import averages, correct, eval_logits
+from imagenet_jax.evaluators.classification import averages
+from imagenet_jax.evaluators.logits import correct, eval_logits
 from imagenet_jax.evaluators.registry import register
 
 MODES = ("center", "ten_crop", "dense")

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from imagenet_jax.evaluators.base import Evaluator, count_metrics, count_sums, scored_mask, write_json, write_text
-from imagenet_jax.evaluators.classification import eval_logits
+from imagenet_jax.evaluators.logits import eval_logits
 from imagenet_jax.evaluators.registry import register
 
 
