@@ -152,6 +152,7 @@ def _images(run, args: argparse.Namespace):
     import numpy as np
 
     from imagenet_jax.errors import UserFacingError
+    from imagenet_jax.explain import job
     from imagenet_jax.runs import Run
 
     if args.images:
@@ -174,13 +175,7 @@ def _images(run, args: argparse.Namespace):
     split = args.split or run.config.eval_split
     view = Run.from_config(run.config, run.workdir)
     view.config.eval_split = split
-    images, labels = [], []
-    for batch in view.eval_batches(None, batch_size=min(args.count, 256)):
-        images.append(batch["image"][batch["mask"]])
-        labels.append(batch["label"][batch["mask"]])
-        if sum(len(part) for part in images) >= args.count:
-            break
-    images, labels = np.concatenate(images)[:args.count], np.concatenate(labels)[:args.count]
+    images, labels = job.first_examples(view, args.count)
     names = run.class_names
     return images, labels, [f"{split} #{index}: {names[int(label)]}" for index, label in enumerate(labels)]
 

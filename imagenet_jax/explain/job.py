@@ -177,15 +177,7 @@ def _checks(network: Network, name: str, options: dict, pixels: np.ndarray, targ
 
 def _embedding(run, network: Network, pixels: np.ndarray, targets: np.ndarray, out, request: Request) -> dict:
     """Penultimate features of the first examples of the eval split: a 2-D projection and nearest neighbours."""
-    gallery, labels = [], []
-    for batch in run.eval_batches(None, batch_size=256):
-        keep = batch["mask"]
-        gallery.append(batch["image"][keep])
-        labels.append(batch["label"][keep])
-        if sum(len(part) for part in gallery) >= request.embedding_examples:
-            break
-    gallery_images = np.concatenate(gallery)[:request.embedding_examples]
-    gallery_labels = np.concatenate(labels)[:request.embedding_examples]
+    gallery_images, gallery_labels = first_examples(run, request.embedding_examples)
     features = embedding.penultimate_features(network, gallery_images.astype(np.float32))
     points = embedding.project(features, request.embedding, seed=request.seed)
     (out / "embedding.png").write_bytes(embedding.embedding_figure(
@@ -199,6 +191,17 @@ def _embedding(run, network: Network, pixels: np.ndarray, targets: np.ndarray, o
     agreement = float(np.mean(gallery_labels[indices] == np.asarray(targets)[:, None]))
     return {"method": request.embedding, "examples": int(len(points)), "neighbours": request.neighbours,
             "neighbour_indices": indices.tolist(), "neighbours_of_the_predicted_class": agreement}
+
+
+def first_examples(run, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, labels) of the first `count` examples of the run's eval split, after its eval preprocessing."""
+    images, labels = [], []
+    for batch in run.eval_batches(None, batch_size=min(count, 256)):
+        images.append(batch["image"][batch["mask"]])
+        labels.append(batch["label"][batch["mask"]])
+        if sum(len(part) for part in images) >= count:
+            break
+    return np.concatenate(images)[:count], np.concatenate(labels)[:count]
 
 
 def _out_dir(run, step: int, out_dir: str | None):
