@@ -57,48 +57,84 @@ def load_weights(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, d
 
 def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     """Runs the chosen evaluators; writes evaluate.jsonl and the evaluators' files; returns {set: metrics}."""
-    from imagenet_jax import models
-    from imagenet_jax.data import inputs
-    from imagenet_jax.parallel import mesh as mesh_lib
-    from imagenet_jax.storage.layout import RunLayout
-
     config, variables, step = load_weights(args)
+    config = eval_config(config, args)
+    results = score(config, None, variables, args.workdir, step, batch_size=args.batch_size, only=args.evals,
+                    merge_converted=bool(args.init_from))
+    suffix = "_ema" if args.ema else ""
+    append_lines(args.workdir, step, {name + suffix: metrics for name, metrics in results.items()},
+                 checkpoint=args.init_from or str(args.checkpoint))
+    return {name + suffix: metrics for name, metrics in results.items()}
+
+
+def eval_config(config: ml_collections.ConfigDict, args: argparse.Namespace) -> ml_collections.ConfigDict:
+    """A copy of the run's config with --data_dir and the --eval sets applied, validated."""
     config = ml_collections.ConfigDict(config.to_dict())
     if args.data_dir:
         config.data_dir = args.data_dir
     config = evaluators.with_eval_flags(config, args.eval)
     evaluators.validate(config)
-    info = inputs.load_dataset(config)
-    num_classes = config.num_classes or info.num_classes
-    model = models.model_from_config(config, num_classes)
-    if args.init_from:
+    return config
+
+
+def score(config: ml_collections.ConfigDict, model, variables: dict, workdir: str, step: int, *, batch_size: int = 0,
+          only: str = "", merge_converted: bool = False) -> dict[str, dict]:
+    """{set: metrics} of `variables` on the config's eval sets (the evaluators' files under workdir/eval/).
+
+    `model` None is the config's model; `merge_converted` fills converted weights into a fresh init (a new head).
+    """
+    scorer = Scorer(config, model, workdir, batch_size=batch_size, only=only)
+    if merge_converted:
         from imagenet_jax.training.init_from import merge_pretrained
 
-        shape = (1, config.image_size, config.image_size, info.channels)
-        initial = jax.device_get(model.init(jax.random.key(0), jnp.zeros(shape), train=False))
+        shape = (1, config.image_size, config.image_size, scorer.info.channels)
+        initial = jax.device_get(scorer.model.init(jax.random.key(0), jnp.zeros(shape), train=False))
         variables = merge_pretrained({"params": initial["params"], "batch_stats": initial.get("batch_stats", {})},
-                                     variables, num_classes)
-    mesh = mesh_lib.make_data_mesh()
-    replicated = mesh_lib.replicated(mesh)
-    state = jax.device_put(EvalState(params=variables["params"], batch_stats=variables.get("batch_stats") or {}),
-                           replicated)
-    batch_size = args.batch_size or config.eval_batch_size or config.batch_size
-    context = evaluators.EvalContext(config, model, num_classes, mesh, replicated,
-                                     batch_size // jax.process_count(), args.workdir, jax.process_index(),
-                                     jax.process_count())
-    only = [name for name in args.evals.split(",") if name] or None
-    runner = evaluators.EvalRunner(config, info, context, only=only)
-    results = runner.evaluate(state, step)
-    suffix = "_ema" if args.ema else ""
-    if jax.process_index() == 0:
-        path = RunLayout.of(args.workdir).evaluate_log
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps({"step": step, "split": name + suffix, **metrics, "source": "evaluate",
-                             "checkpoint": args.init_from or str(args.checkpoint), "time": time.time()})
-                 for name, metrics in results.items()]
-        previous = path.read_text() if path.exists() else ""
-        path.write_text(previous + "".join(line + "\n" for line in lines))
-    return {name + suffix: metrics for name, metrics in results.items()}
+                                     variables, scorer.num_classes)
+    return scorer(variables, step)
+
+
+class Scorer:
+    """The eval sets of a config, compiled once: `scorer(variables, step)` -> {set: metrics}."""
+
+    def __init__(self, config: ml_collections.ConfigDict, model=None, workdir: str = "", *, batch_size: int = 0,
+                 only: str = ""):
+        """Loads the data and builds the evaluators (`only`: comma-separated set names; model None: the config's)."""
+        from imagenet_jax import models
+        from imagenet_jax.data import inputs
+        from imagenet_jax.parallel import mesh as mesh_lib
+
+        self.info = inputs.load_dataset(config)
+        self.num_classes = config.num_classes or self.info.num_classes
+        self.model = model if model is not None else models.model_from_config(config, self.num_classes)
+        mesh = mesh_lib.make_data_mesh()
+        self.replicated = mesh_lib.replicated(mesh)
+        batch_size = batch_size or config.eval_batch_size or config.batch_size
+        context = evaluators.EvalContext(config, self.model, self.num_classes, mesh, self.replicated,
+                                         batch_size // jax.process_count(), workdir, jax.process_index(),
+                                         jax.process_count())
+        self.runner = evaluators.EvalRunner(config, self.info, context,
+                                            only=[name for name in only.split(",") if name] or None)
+
+    def __call__(self, variables: dict, step: int) -> dict[str, dict]:
+        """{set: metrics} of the variables ({"params", "batch_stats"}), every example of every set once."""
+        state = jax.device_put(EvalState(params=variables["params"], batch_stats=variables.get("batch_stats") or {}),
+                               self.replicated)
+        return self.runner.evaluate(state, step)
+
+
+def append_lines(workdir: str, step: int, results: dict[str, dict], **fields) -> None:
+    """Appends one evaluate.jsonl line per set (process 0 only): the metrics, "source": "evaluate", `fields`."""
+    from imagenet_jax.storage.layout import RunLayout
+
+    if jax.process_index() != 0:
+        return
+    path = RunLayout.of(workdir).evaluate_log
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"step": step, "split": name, **metrics, "source": "evaluate", **fields, "time": time.time()})
+             for name, metrics in results.items()]
+    previous = path.read_text() if path.exists() else ""
+    path.write_text(previous + "".join(line + "\n" for line in lines))
 
 
 def table(results: dict[str, dict]) -> str:

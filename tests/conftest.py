@@ -315,3 +315,14 @@ def gcs_emulator():
         os.environ.pop("STORAGE_EMULATOR_HOST", None)
     else:
         os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_run(fashion_mnist_dir, tmp_path_factory) -> str:
+    """Workdir of a 12-step default-config run with evaluations (and checkpoints) at steps 6 and 12."""
+    import imagenet_jax
+
+    workdir = str(tmp_path_factory.mktemp("api_run"))
+    imagenet_jax.train("configs/default.py", workdir,
+                       tiny_run_overrides(fashion_mnist_dir) + ["--config.eval_every_steps=6"])
+    return workdir

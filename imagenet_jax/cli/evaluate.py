@@ -3,6 +3,8 @@
     python -m imagenet_jax evaluate --workdir DIR [--checkpoint best|latest|STEP] [--evals SET,...] [--ema]
         [--eval NAME=TYPE[,key=value...] ...]
     python -m imagenet_jax evaluate --workdir OUT --config configs/x.py --init_from weights.msgpack
+    python -m imagenet_jax evaluate --workdir OUT --ensemble DIR[:CHECKPOINT] DIR[:CHECKPOINT] ... [--combine logits]
+        [--ensemble_weights W,W,...]
     python -m imagenet_jax evaluate --list
 
 The eval sets are the run's own (config.json: the main split and config.evals) plus any given with --eval (e.g.
@@ -10,6 +12,9 @@ The eval sets are the run's own (config.json: the main split and config.evals) p
 Outputs: one line per set appended to DIR/eval/evaluate.jsonl (a metrics.jsonl eval line plus "source": "evaluate"
 and "checkpoint"), the evaluators' files under DIR/eval/<set>/<step>/ as during training, and a table on stdout.
 The run's metrics.jsonl is left alone, so a run may be evaluated while it trains.
+With --ensemble, each member and then the average of their probabilities (or logits) is scored on the first
+member's eval sets, written to OUT (imagenet_jax/ensembles/evaluate.py); CHECKPOINT may be lastN (a snapshot
+ensemble of a run's newest N checkpoints).
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                         help="converted weights to evaluate instead of a checkpoint (needs --config)")
     parser.add_argument("--config", default="", metavar="FILE.py[:VARIANT]",
                         help="the config the --init_from weights belong to")
+    parser.add_argument("--ensemble", nargs="+", default=[], metavar="DIR[:CHECKPOINT]",
+                        help="score these runs' checkpoints and their ensemble (CHECKPOINT: best, latest, STEP or "
+                             "lastN); --workdir is where to write")
+    parser.add_argument("--combine", default="probabilities", choices=("probabilities", "logits"),
+                        help="what the ensemble averages (default probabilities)")
+    parser.add_argument("--ensemble_weights", default="", metavar="W,W,...",
+                        help="one weight per member (normalized to sum 1); default equal")
     shared.BATCH_SIZE.add(parser)
     shared.DATA_DIR.add(parser)
 
@@ -47,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.workdir:
         raise UsageError("--workdir is required (the run to evaluate, or where to write with --init_from)")
+    if args.ensemble:
+        if args.init_from:
+            raise UsageError("--ensemble and --init_from exclude each other (members are runs' checkpoints)")
+        from imagenet_jax.ensembles.evaluate import evaluate_ensemble, table
+
+        print(table(evaluate_ensemble(args)))
+        return 0
     print(evaluate.table(evaluate.evaluate(args)))
     return 0
 

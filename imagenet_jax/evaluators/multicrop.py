@@ -1,9 +1,11 @@
-"""`multicrop`: softmax averaged over crops: center, ten_crop (AlexNet/ResNet protocol), dense (VGG) and scales.
+"""`multicrop`: softmax averaged over views: test-time augmentation by crops, flips and scales, and dense (VGG).
 
 The input pipeline delivers each image as the center `resize` x `resize` square (short side resized to
 `resize`, default image_size / crop_pct, then center-cropped); crops of image_size are cut on device.
-`ten_crop` is torchvision's TenCrop: the four corners and the center (five_crop's order: top-left, top-right,
-bottom-left, bottom-right, center), then the same five of the horizontally flipped image. With `scales`
+`five_crop` is torchvision's FiveCrop (top-left, top-right, bottom-left, bottom-right, center); `ten_crop` is its
+TenCrop (AlexNet/ResNet's protocol): the five, then the same five of the horizontally flipped image. `flip: True`
+adds the mirror of every view to `center` and `five_crop` (so `five_crop` with flip is `ten_crop`): the usual
+test-time augmentation is `--eval tta=multicrop,mode=center,flip=True[,scales=(...)]`. With `scales`
 (short sides Q), the square is resized on device to each Q and cropped there (multi-scale, VGG's table 4
 protocol with crops). `dense` is VGG's dense evaluation (Sec. 3.2): the whole Q x Q square and its mirror go
 through the net with its FC layers applied as convolutions (models whose `supports_dense_eval` is True: the VGG
@@ -26,38 +28,40 @@ from imagenet_jax.evaluators.classification import averages
 from imagenet_jax.evaluators.logits import correct, eval_logits
 from imagenet_jax.evaluators.registry import register
 
-MODES = ("center", "ten_crop", "dense")
+MODES = ("center", "five_crop", "ten_crop", "dense")
+MIRRORED = ("ten_crop", "dense")  # modes whose views already include the mirror image
 
 
-def crop_boxes(height: int, width: int, size: int, mode: str) -> list[tuple[int, int, bool]]:
+def crop_boxes(height: int, width: int, size: int, mode: str, flip: bool = False) -> list[tuple[int, int, bool]]:
     """(top, left, from the horizontally flipped image) of each crop, in torchvision's order (dense: the whole
-    image and its mirror)."""
+    image and its mirror); `flip` appends the mirrored crops."""
     if mode == "dense":
         return [(0, 0, False), (0, 0, True)]
     center = (int(round((height - size) / 2.0)), int(round((width - size) / 2.0)))
-    if mode == "center":
-        return [(*center, False)]
-    five = [(0, 0), (0, width - size), (height - size, 0), (height - size, width - size), center]
-    return [(top, left, False) for top, left in five] + [(top, left, True) for top, left in five]
+    boxes = [center] if mode == "center" else [
+        (0, 0), (0, width - size), (height - size, 0), (height - size, width - size), center]
+    mirrors = (False, True) if flip or mode == "ten_crop" else (False,)
+    return [(top, left, mirror) for mirror in mirrors for top, left in boxes]
 
 
-def crops(images: jax.Array, size: int, mode: str) -> list[jax.Array]:
+def crops(images: jax.Array, size: int, mode: str, flip: bool = False) -> list[jax.Array]:
     """The crops of NHWC `images` (static shapes), in crop_boxes' order."""
     height, width = images.shape[1], images.shape[2]
     flipped = images[:, :, ::-1]
     if mode == "dense":
         return [images, flipped]
-    return [(flipped if flip else images)[:, top:top + size, left:left + size]
-            for top, left, flip in crop_boxes(height, width, size, mode)]
+    return [(flipped if mirror else images)[:, top:top + size, left:left + size]
+            for top, left, mirror in crop_boxes(height, width, size, mode, flip)]
 
 
-def averaged_probabilities(logits_of, images: jax.Array, size: int, mode: str, scales: tuple[int, ...]) -> jax.Array:
-    """Mean softmax over every crop of every scale (the square itself when `scales` is empty)."""
+def averaged_probabilities(logits_of, images: jax.Array, size: int, mode: str, scales: tuple[int, ...],
+                           flip: bool = False) -> jax.Array:
+    """Mean softmax over every view of every scale (the square itself when `scales` is empty)."""
     views = []
     for scale in scales or (images.shape[1],):
         scaled = images if scale == images.shape[1] else jax.image.resize(
             images.astype(jnp.float32), (images.shape[0], scale, scale, images.shape[3]), "bilinear")
-        views.extend(crops(scaled, size, mode))
+        views.extend(crops(scaled, size, mode, flip))
     total = sum(jax.nn.softmax(logits_of(view).astype(jnp.float32)) for view in views)
     return total / len(views)
 
@@ -66,15 +70,22 @@ def averaged_probabilities(logits_of, images: jax.Array, size: int, mode: str, s
 class MultiCrop(Evaluator):
     """top1/top5/loss of the crop-averaged softmax."""
 
-    OPTIONS = {"mode": "ten_crop", "resize": 0, "scales": ()}
+    OPTIONS = {"mode": "ten_crop", "resize": 0, "scales": (), "flip": False}
 
     @classmethod
     def validate(cls, name: str, options: dict, where: str = "") -> None:
-        """mode in MODES; resize an integer >= 0; scales positive integers."""
+        """mode in MODES; resize an integer >= 0; scales positive integers; flip a bool (not with mirrored modes)."""
         super().validate(name, options, where)
         where = where or f"config.evals.{name}"
-        if options.get("mode", "ten_crop") not in MODES:
-            raise ConfigError(f"{where}.mode={options['mode']!r} is not one of: {', '.join(MODES)}.")
+        mode = options.get("mode", "ten_crop")
+        if mode not in MODES:
+            raise ConfigError(f"{where}.mode={mode!r} is not one of: {', '.join(MODES)}.")
+        flip = options.get("flip", False)
+        if not isinstance(flip, bool):
+            raise ConfigError(f"{where}.flip={flip!r} must be True or False.")
+        if flip and mode in MIRRORED:
+            raise ConfigError(f"{where}.flip: mode {mode!r} already averages each view with its mirror image; "
+                              "flip=True adds mirrors to center or five_crop.")
         resize = options.get("resize", 0)
         if not isinstance(resize, int) or isinstance(resize, bool) or resize < 0:
             raise ConfigError(f"{where}.resize={resize!r} must be an integer >= 0 (0: image_size / "
@@ -106,7 +117,8 @@ class MultiCrop(Evaluator):
         def step(state, batch):
             probabilities = averaged_probabilities(
                 lambda view: eval_logits(context.model, state, view, context.mean, context.std,
-                                         self.eval_set.class_subset, **dense), batch["image"], size, mode, self.scales)
+                                         self.eval_set.class_subset, **dense), batch["image"], size, mode, self.scales,
+                self.options["flip"])
             mask = scored_mask(batch)
             weights = mask.astype(jnp.float32)
             labels = jnp.clip(batch["label"], 0, classes - 1)

@@ -1,26 +1,12 @@
-"""A tiny run trained once per session through the Python API, shared by the API, predict and export tests."""
+"""Photographs for the API, predict and export tests (their run is tests/conftest.py's tiny_run)."""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
-import pytest
-
-from tests.conftest import tiny_run_overrides
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # real photographs shipped with scikit-image
-
-
-@pytest.fixture(scope="session")
-def tiny_run(fashion_mnist_dir, tmp_path_factory) -> str:
-    """Workdir of a 12-step default-config run with evaluations (and checkpoints) at steps 6 and 12."""
-    import imagenet_jax
-
-    workdir = str(tmp_path_factory.mktemp("api_run"))
-    imagenet_jax.train("configs/default.py", workdir,
-                       tiny_run_overrides(fashion_mnist_dir) + ["--config.eval_every_steps=6"])
-    return workdir
 
 
 def photo_bytes(name: str, fmt: str = "JPEG") -> bytes:

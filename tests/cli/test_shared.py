@@ -30,11 +30,11 @@ def test_every_command_takes_the_shared_flags_from_their_one_definition():
     users = {name: sorted(paths) for name, paths in users.items()}
     assert users == {name: sorted(paths) for name, paths in {
         "workdir": ["train", "evaluate", "predict", "export", "report", "sweep", "compress report",
-                    "compress quantize", "explain"],
+                    "compress quantize", "explain", "soup"],
         "checkpoint": ["evaluate", "predict", "export", "compress report", "compress quantize", "explain"],
         "ema": ["evaluate", "export", "explain"],
-        "batch_size": ["evaluate", "predict", "compress quantize", "explain"],
-        "data_dir": ["evaluate", "prepare", "explain"],
+        "batch_size": ["evaluate", "predict", "compress quantize", "explain", "soup"],
+        "data_dir": ["evaluate", "prepare", "explain", "soup"],
     }.items()}
 
 

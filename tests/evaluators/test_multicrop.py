@@ -64,3 +64,26 @@ def test_dense_mode_needs_a_model_whose_classifier_slides():
 
     assert getattr(models.create("vgg_small"), "supports_dense_eval", False)
     assert not getattr(models.create("resnet_small"), "supports_dense_eval", False)
+
+
+def test_flip_adds_the_mirror_of_every_view_and_five_crop_with_flip_is_ten_crop():
+    assert crop_boxes(10, 13, 6, "center", flip=True) == [(2, 4, False), (2, 4, True)]
+    assert crop_boxes(10, 13, 6, "five_crop", flip=True) == crop_boxes(10, 13, 6, "ten_crop")
+    assert len(crop_boxes(10, 13, 6, "five_crop")) == 5
+    image = jnp.asarray(np.random.default_rng(2).normal(size=(1, 8, 8, 1)).astype(np.float32))
+
+    def logits_of(view):
+        return jnp.stack([view[:, 0, 0, 0], view[:, 0, -1, 0]], -1)  # left and right corner: a mirror swaps them
+
+    got = np.asarray(averaged_probabilities(logits_of, image, 8, "center", (), flip=True))[0]
+    left, right = float(image[0, 0, 0, 0]), float(image[0, 0, -1, 0])
+    plain, mirrored = np.exp([left, right]), np.exp([right, left])
+    np.testing.assert_allclose(got, (plain / plain.sum() + mirrored / mirrored.sum()) / 2, rtol=1e-5)
+
+
+def test_flip_with_a_mode_that_already_mirrors_is_refused():
+    with pytest.raises(ConfigError, match=r"config.evals.tta.flip: mode 'ten_crop' already averages"):
+        MultiCrop.validate("tta", {"mode": "ten_crop", "flip": True})
+    with pytest.raises(ConfigError, match=r"config.evals.tta.flip='yes' must be True or False"):
+        MultiCrop.validate("tta", {"mode": "center", "flip": "yes"})
+    MultiCrop.validate("tta", {"mode": "five_crop", "flip": True, "scales": (32, 36)})
