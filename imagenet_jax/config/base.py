@@ -134,6 +134,10 @@ def get_base_config() -> ml_collections.ConfigDict:
     # min_delta for `patience` evaluations; mode max | min | auto (min for loss/error keys); metric "" is off.
     config.early_stopping = ml_collections.ConfigDict(
         {"metric": "", "mode": "auto", "patience": 5, "min_delta": 0.0})
+    # A trial of a hyperparameter search (`python -m imagenet_jax tune` sets these; trial -1 is an ordinary run):
+    # each evaluation's `metric` ("" is best_metric) goes to the Optuna study, whose `pruner` may stop the run
+    # (imagenet_jax/training/trial_pruning.py).
+    config.tune = ml_collections.ConfigDict({"storage": "", "study": "", "trial": -1, "pruner": "none", "metric": ""})
 
     # Compression (imagenet_jax/compress; `python -m imagenet_jax.compress report|quantize --workdir DIR`).
     # Magnitude pruning (Zhu & Gupta 2017), method "" is off: sparsity rises from initial_sparsity to target_sparsity

@@ -31,6 +31,8 @@ from imagenet_jax.training.nonfinite import average_train_metrics, check_finite
 from imagenet_jax.training.profiling import ProfileWindow
 from imagenet_jax.training.reporting import MetricsReporter
 from imagenet_jax.training.throughput import ThroughputMeter
+from imagenet_jax.training.trial_pruning import SPLIT as PRUNED_SPLIT
+from imagenet_jax.training.trial_pruning import TrialReporter
 
 EARLY_STOPPING_BEST = "early_stopping_best_step"  # checkpoint metric marking early stopping's best evaluation
 
@@ -124,6 +126,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                             stopper.reason(start_step))
             checkpointer.close()
             return {}
+    trial = TrialReporter.from_config(config, eval_runner.main) if process_index == 0 else None  # a tune trial
     if process_index == 0:
         write_text_atomically(layout.config, json.dumps(resolved_config, indent=2, sort_keys=True))
     logging.info("model %s, %d parameters; %d devices in %d processes; %d steps (%d per epoch), global batch %d",
@@ -153,6 +156,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # Host metrics since the last train log line; checkpointed, so a resumed run logs the same averages.
     log_window: list[dict] = meta.get("unlogged_train_metrics", [])
     final_metrics: dict = {}
+    pruned = False
     try:
         for step in range(start_step + 1, total_steps + 1):
             with throughput.input_wait():  # the host fetching and copying input, while the device may idle
@@ -193,6 +197,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 final_metrics = eval_metrics
                 if stopper is not None:
                     stopper.update(step, logged)
+                if config.tune.trial >= 0 and _pruned(trial, step, logged):
+                    reporter.eval(step, PRUNED_SPLIT, {"pruned": 1, "trial": config.tune.trial})
+                    pruned = True
                 if lr_plateau is not None:
                     state = state.replace(opt_state=lr_plateau.update(state.opt_state, logged))
             if is_checkpoint_step or preempted:
@@ -212,6 +219,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             if is_eval_step and stopper is not None and stopper.should_stop:
                 logging.warning("%s", stopper.reason(step))
                 break
+            if pruned:
+                break
         if config.write_report and process_index == 0:  # DIR/report/index.html; a failure only warns
             from imagenet_jax.report import figure_paths, report_at_end
 
@@ -226,6 +235,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         checkpointer.close()
         reporter.close()
     return final_metrics
+
+
+def _pruned(trial: TrialReporter | None, step: int, logged: dict[str, dict]) -> bool:
+    # Process 0 asks the study; every process must stop at the same step, so the others hear its answer.
+    decision = trial.update(step, logged) if trial is not None else False
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        decision = bool(multihost_utils.broadcast_one_to_all(np.asarray(decision)))
+    return decision
 
 
 def _enable_compilation_cache(directory: str) -> None:

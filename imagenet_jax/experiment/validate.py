@@ -29,11 +29,11 @@ def config_sections(config: ml_collections.ConfigDict | dict) -> list[ConfigSect
     """The sections of the loop (its own keys, sharding, profiling, logging, early stopping) and of the task."""
     from imagenet_jax import tasks
     from imagenet_jax.parallel import cpu_devices, mesh
-    from imagenet_jax.training import early_stopping, profiling, wandb_logger
+    from imagenet_jax.training import early_stopping, profiling, trial_pruning, wandb_logger
 
     own = ConfigSection("loop", _validate_loop_keys, RESUME_SAFE_KEYS)
     components = [ConfigSection.from_module(module)
-                  for module in (mesh, cpu_devices, profiling, wandb_logger, early_stopping)]
+                  for module in (mesh, cpu_devices, profiling, wandb_logger, early_stopping, trial_pruning)]
     return [own, *components, *tasks.get(config.get("task", "classification")).config_sections()]
 
 
