@@ -8,7 +8,8 @@ The study lives in the storage, so the tuner may stop at any point: rerun the sa
 the trials left running (from their checkpoints: each is an ordinary run), then starts new ones until the study
 holds --trials trials. A tuner holds an exclusive lock on WORKDIR/trial_N/tuner.lock while trial N trains (and
 so does the trial's process, which it passes the lock to and which stops when its tuner dies), so tuners sharing
-a study on one machine never run one trial twice, and a trial whose tuner died is known by its free lock. Asking
+a study on one machine never run one trial twice, and a trial whose tuner died is known by its free lock (or
+by a lock that names a dead tuner of this host: its process is still saving, and is waited for). Asking
 for a trial is serialized by WORKDIR/tuner.lock, so that together they start exactly --trials trials.
 """
 
@@ -20,6 +21,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,18 +92,11 @@ def tune(tuning: Tuning) -> int:
 
     search_space = space_lib.load_space(tuning.space, load_config_file(tuning.config))
     metric, direction = metric_and_direction(tuning)
-    study = open_study(tuning, search_space, direction)
-    os.makedirs(tuning.workdir, exist_ok=True)
-    for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if WORKDIR_ATTR not in frozen.user_attrs:
-            continue  # being created by another tuner this instant
-        with _trial_lock(tuning.trial_dir(frozen.number), wait=False) as lock:
-            if lock is None:
-                continue  # another tuner is running it
-            print(f"trial {frozen.number}: resuming in {tuning.trial_dir(frozen.number)}", flush=True)
-            code = _finish(study, tuning, frozen.number, frozen.params, metric, lock)
-            if code == EXIT_PREEMPTED:
-                return code
+    with _trial_lock(tuning.workdir, wait=True):  # tuners starting together would race to create the tables
+        study = open_study(tuning, search_space, direction)
+    code = _resume_orphans(study, tuning, metric)
+    if code == EXIT_PREEMPTED:
+        return code
     while True:
         with _trial_lock(tuning.workdir, wait=True):  # one tuner at a time counts and asks
             started = [t for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.WAITING]
@@ -118,8 +113,53 @@ def tune(tuning: Tuning) -> int:
             os.close(lock)
         if code == EXIT_PREEMPTED:
             return code
+    code = _resume_orphans(study, tuning, metric)  # trials whose tuner died while this one worked
+    if code == EXIT_PREEMPTED:
+        return code
     _print_summary(study)
     return 0
+
+
+def _resume_orphans(study, tuning: Tuning, metric: str) -> int:
+    """Finishes every running trial whose tuner is gone (its lock free, or held only by its stopping process)."""
+    import optuna
+
+    for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if WORKDIR_ATTR not in frozen.user_attrs:
+            continue  # being created by another tuner this instant
+        directory = tuning.trial_dir(frozen.number)
+        lock = _lock(directory, wait=False)
+        if lock is None and _owner_is_gone(directory):
+            # Its tuner died; its training process got SIGTERM and is saving a checkpoint: wait for it to exit.
+            lock = _lock(directory, wait=True)
+        if lock is None:
+            continue  # another live tuner runs it
+        try:
+            print(f"trial {frozen.number}: resuming in {directory}", flush=True)
+            code = _finish(study, tuning, frozen.number, frozen.params, metric, lock)
+        finally:
+            os.close(lock)
+        if code == EXIT_PREEMPTED:
+            return code
+    return 0
+
+
+def _owner_is_gone(directory: str) -> bool:
+    """True when the trial's lock names a tuner process of this host that no longer exists."""
+    try:
+        with open(os.path.join(directory, LOCK_FILE)) as stream:
+            host, pid = stream.read().split()
+    except (OSError, ValueError):
+        return False
+    if host != socket.gethostname():
+        return False  # another machine's tuner: its liveness is not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _finish(study, tuning: Tuning, number: int, values: dict, metric: str, lock: int) -> int:
@@ -204,6 +244,8 @@ def _lock(directory: str, wait: bool) -> int | None:
     except BlockingIOError:
         os.close(descriptor)
         return None
+    os.ftruncate(descriptor, 0)  # who holds it: read by _owner_is_gone
+    os.pwrite(descriptor, f"{socket.gethostname()} {os.getpid()}\n".encode(), 0)
     return descriptor
 
 
