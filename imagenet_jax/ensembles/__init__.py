@@ -1,0 +1,1 @@
+"""Many models as one: ensembles of runs (model.py, evaluate.py) and model soups (soup.py, soup_job.py)."""

@@ -24,6 +24,7 @@ ENTRY_MODULES = {
     "imagenet_jax.report": "report",
     "imagenet_jax.explain": "explain",
     "imagenet_jax.ensembles.soup_job": "soup",
+    "imagenet_jax.tune": "tune",
     "imagenet_jax.prepare": "prepare",
     "imagenet_jax.sweep": "sweep",
     "imagenet_jax.compress": "compress",

@@ -30,7 +30,7 @@ def test_every_command_takes_the_shared_flags_from_their_one_definition():
     users = {name: sorted(paths) for name, paths in users.items()}
     assert users == {name: sorted(paths) for name, paths in {
         "workdir": ["train", "evaluate", "predict", "export", "report", "sweep", "compress report",
-                    "compress quantize", "explain", "soup"],
+                    "compress quantize", "explain", "soup", "tune", "tune report"],
         "checkpoint": ["evaluate", "predict", "export", "compress report", "compress quantize", "explain"],
         "ema": ["evaluate", "export", "explain"],
         "batch_size": ["evaluate", "predict", "compress quantize", "explain", "soup"],
