@@ -3,6 +3,14 @@
 Writes WORKDIR/report/tune.html with trials.csv, best.json and PNGs beside it: optimization history, parameter
 importances (fANOVA, with two or more complete trials), parallel coordinates and slices (Optuna's matplotlib
 visualizations). Each trial's own run report is linked from the table (WORKDIR/trial_N/report/index.html).
+
+It also writes WORKDIR/report/best_vs_base.py, a paper config (imagenet_jax/sweep/paper.py) with two variants:
+"base", the config the search started from, and "best", it with the best trial's parameters (not the search's
+budget overrides such as a shorter num_epochs), so that the sweep re-runs both with seeds and reports their means,
+95% intervals and difference:
+
+    python -m imagenet_jax sweep --config runs/tune/NAME/report/best_vs_base.py --workdir runs/tune/NAME/rerun --seeds 3
+    python -m imagenet_jax sweep report runs/tune/NAME/rerun
 """
 
 from __future__ import annotations
@@ -48,10 +56,40 @@ def write_report(study_name: str, storage: str, workdir: str) -> dict:
                 "overrides": " ".join(space_lib.overrides(chosen.params)), "direction": study.direction.name.lower()}
     with open(os.path.join(out, "best.json"), "w") as stream:
         json.dump(best, stream, indent=1)
+    if best and study.user_attrs.get("config"):
+        _write_paper_config(os.path.join(out, "best_vs_base.py"), study_name, study.user_attrs["config"], best)
     figures = _plots(study, out, len(complete))
     with open(os.path.join(out, "tune.html"), "w") as stream:
         stream.write(_page(study_name, trials, params, best, figures, workdir))
     return best
+
+
+def _write_paper_config(path: str, study_name: str, base: str, best: dict) -> None:
+    metric = "top1"  # the sweep table's column; the study's own metric is in best.json
+    text = f'''"""Written by `tune report` for the study {study_name!r}: its base config and its best trial
+({best["trial"]}) as the variants "base" and "best" of a paper config, for
+`python -m imagenet_jax sweep --config THIS_FILE --workdir DIR --seeds 3` and `sweep report DIR`."""
+
+import ml_collections
+
+from imagenet_jax.config.files import load_config_file
+from imagenet_jax.config.overrides import apply_overrides
+from imagenet_jax.sweep.paper import Paper
+
+BASE = {base!r}
+BEST = {best["params"]!r}
+PAPER = Paper(title="tune study {study_name}: trial {best["trial"]} vs its base config", source="tune report",
+              metric={metric!r}, protocol="the base config's own budget", seeds=3, baseline="base")
+VARIANTS = {{"base": None, "best": None}}
+
+
+def get_config(variant: str = "best") -> ml_collections.ConfigDict:
+    """The base config, or it with the best trial's parameters."""
+    config = load_config_file(BASE)
+    return apply_overrides(config, BEST) if variant == "best" else config
+'''
+    with open(path, "w") as stream:
+        stream.write(text)
 
 
 def _plots(study, out: str, complete: int) -> list[str]:

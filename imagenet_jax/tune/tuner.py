@@ -94,6 +94,9 @@ def tune(tuning: Tuning) -> int:
     metric, direction = metric_and_direction(tuning)
     with _trial_lock(tuning.workdir, wait=True):  # tuners starting together would race to create the tables
         study = open_study(tuning, search_space, direction)
+        if "config" not in study.user_attrs:  # what `tune report` re-runs the best trial against
+            study.set_user_attr("config", tuning.config)
+            study.set_user_attr("space", tuning.space)
     code = _resume_orphans(study, tuning, metric)
     if code == EXIT_PREEMPTED:
         return code

@@ -120,3 +120,13 @@ def test_a_hopeless_trial_is_pruned_says_so_and_the_report_shows_the_study(tmp_p
     assert "<td>pruned</td>" in page and page.count("<tr>") == 4
     for figure in ("history.png", "importances.png", "parallel_coordinates.png", "slices.png"):
         assert (tmp_path / "tune" / "report" / figure).stat().st_size > 5000
+    # The best trial against the base config, as a paper config the sweep re-runs with seeds.
+    from imagenet_jax.config.files import load_config_file
+    from imagenet_jax.sweep.runner import load_paper
+
+    paper_config = str(tmp_path / "tune" / "report" / "best_vs_base.py")
+    paper, variants = load_paper(paper_config)
+    assert list(variants) == ["base", "best"] and paper.baseline == "base" and paper.seeds == 3
+    base, tuned = load_config_file(f"{paper_config}:base"), load_config_file(f"{paper_config}:best")
+    assert base.learning_rate == 0.1 and tuned.learning_rate == best["params"]["learning_rate"]
+    assert tuned.num_train_steps == base.num_train_steps == -1  # the search's budget override is not carried
