@@ -30,7 +30,9 @@ def _digest(config_json: dict) -> str:
 
 # Keys added later at the value the code had before (config.task: the loop's only task then; issue 21's
 # config.main_eval: the center-crop classification eval; config.init_from_layers: every matching array loaded).
-ADDED_AT_OLD_BEHAVIOUR = {"task": "classification", "main_eval": {"type": "classification"}, "init_from_layers": []}
+ADDED_AT_OLD_BEHAVIOUR = {"task": "classification", "main_eval": {"type": "classification"}, "init_from_layers": [],
+                          # issue 23's config.tune: trial -1 is an ordinary run, as every run was
+                          "tune": {"storage": "", "study": "", "trial": -1, "pruner": "none", "metric": ""}}
 # Keys added later whose default changed behaviour on purpose: issue 28's config.cpu_devices (0: command-line CPU
 # runs split the batch over one host device per core; before, one device) changes how a step is run, not what it
 # computes.
