@@ -197,7 +197,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 final_metrics = eval_metrics
                 if stopper is not None:
                     stopper.update(step, logged)
-                if config.tune.trial >= 0 and _pruned(trial, step, logged):
+                if config.tune.trial >= 0 and _pruned(trial, step, logged, final=step == total_steps):
                     reporter.eval(step, PRUNED_SPLIT, {"pruned": 1, "trial": config.tune.trial})
                     pruned = True
                 if lr_plateau is not None:
@@ -237,9 +237,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return final_metrics
 
 
-def _pruned(trial: TrialReporter | None, step: int, logged: dict[str, dict]) -> bool:
+def _pruned(trial: TrialReporter | None, step: int, logged: dict[str, dict], final: bool) -> bool:
     # Process 0 asks the study; every process must stop at the same step, so the others hear its answer.
-    decision = trial.update(step, logged) if trial is not None else False
+    decision = trial.update(step, logged, final) if trial is not None else False
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 

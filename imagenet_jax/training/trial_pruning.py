@@ -60,14 +60,15 @@ class TrialReporter:
         return cls(tune.storage, tune.study, tune.trial, tune.pruner, tune.metric or config.best_metric
                    or f"{main_set}/top1")
 
-    def update(self, step: int, logged: dict[str, dict]) -> bool:
-        """Reports the metric at `step`; True when the pruner says stop."""
+    def update(self, step: int, logged: dict[str, dict], final: bool = False) -> bool:
+        """Reports the metric at `step`; True when the pruner says stop (never at the final step: the trial has
+        run its whole budget, and is complete rather than pruned)."""
         split, _, key = self.metric.rpartition("/")
         if key not in logged.get(split, {}):
             raise ConfigError(f"config.tune.metric={self.metric!r} is not logged; {split!r} logs "
                               f"{', '.join(logged.get(split, {})) or 'nothing'}.")
         self.trial.report(float(logged[split][key]), step)
-        pruned = self.trial.should_prune()
+        pruned = not final and self.trial.should_prune()
         if pruned:
             logging.warning("trial %d pruned at step %d (%s = %.4f)", self.number, step, self.metric,
                             logged[split][key])
