@@ -62,9 +62,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, dict]:
     results = score(config, None, variables, args.workdir, step, batch_size=args.batch_size, only=args.evals,
                     merge_converted=bool(args.init_from))
     suffix = "_ema" if args.ema else ""
-    append_lines(args.workdir, step, {name + suffix: metrics for name, metrics in results.items()},
-                 checkpoint=args.init_from or str(args.checkpoint))
-    return {name + suffix: metrics for name, metrics in results.items()}
+    results = {name + suffix: metrics for name, metrics in results.items()}
+    append_lines(args.workdir, step, results, checkpoint=args.init_from or str(args.checkpoint))
+    return results
 
 
 def eval_config(config: ml_collections.ConfigDict, args: argparse.Namespace) -> ml_collections.ConfigDict:
