@@ -1,5 +1,9 @@
 """Errors meant for the person running a job: the CLI prints them as one line, without a traceback."""
 
+# EX_TEMPFAIL: training saved a checkpoint on SIGTERM/SIGINT; rerun the same command to resume. Defined here, the
+# lowest layer, for the front door (cli/command.py) and for what runs training in a subprocess (sweep, tune).
+EXIT_PREEMPTED = 75
+
 
 class UserFacingError(Exception):
     """An error whose message says what is wrong and how to fix it."""

@@ -139,12 +139,21 @@ def append_lines(workdir: str, step: int, results: dict[str, dict], **fields) ->
 
 def table(results: dict[str, dict]) -> str:
     """The results as a plain text table: set, metric, value."""
-    rows = [(name, key, f"{value:.4f}" if isinstance(value, float) else str(value))
-            for name, metrics in results.items() for key, value in metrics.items()]
-    widths = [max(len(row[i]) for row in rows + [("set", "metric", "value")]) for i in range(3)]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True))
-             for row in [("set", "metric", "value"), *rows]]
-    return "\n".join(lines)
+    return text_table([("set", "metric", "value"), *[(name, key, cell(value)) for name, metrics in results.items()
+                                                      for key, value in metrics.items()]])
+
+
+def text_table(rows: list[tuple[str, ...]]) -> str:
+    """Rows of text cells (the header first) as left-aligned columns two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)) for row in rows)
+
+
+def cell(value) -> str:
+    """A metric as a table cell: floats to 4 decimals, "-" where there is none."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def evaluator_types() -> str:

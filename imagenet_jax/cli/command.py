@@ -6,12 +6,13 @@ import argparse
 import dataclasses
 from collections.abc import Callable, Mapping
 
+from imagenet_jax.errors import EXIT_PREEMPTED  # noqa: F401  (one of the exit codes: re-exported)
 from imagenet_jax.registry import Registry
 
 EXIT_OK = 0
 EXIT_USAGE = 2  # a command line that does not parse (argparse's own code)
 EXIT_USER_ERROR = 2  # imagenet_jax.errors.UserFacingError: a config, data, run or checkpoint problem, one line
-EXIT_PREEMPTED = 75  # EX_TEMPFAIL: training saved a checkpoint on SIGTERM/SIGINT; rerun the same command to resume
+# EXIT_PREEMPTED = 75 (imagenet_jax/errors.py): training saved a checkpoint on SIGTERM/SIGINT; rerun to resume
 EXIT_INTERRUPTED = 130  # Ctrl-C outside training (which saves and exits EXIT_PREEMPTED instead)
 
 

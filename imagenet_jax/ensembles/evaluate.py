@@ -95,20 +95,11 @@ def _size(config: ml_collections.ConfigDict) -> int:
 
 def table(results: dict[str, dict]) -> str:
     """Rows (set, metric), one column per member and one for the ensemble."""
+    from imagenet_jax.evaluate import cell, text_table
+
     sets = [name for name in results if "@" not in name]
     members = sorted({int(name.rpartition("@")[2]) for name in results if "@" in name})
-    header = ["set", "metric", *[f"member {index}" for index in members], "ensemble"]
-    rows = []
-    for name in sets:
-        for metric, value in results[name].items():
-            cells = [results.get(f"{name}@{index}", {}).get(metric) for index in members]
-            rows.append([name, metric, *[_cell(cell) for cell in cells], _cell(value)])
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(text).ljust(width) for text, width in zip(row, widths, strict=True))
-                     for row in [header, *rows])
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    header = ("set", "metric", *[f"member {index}" for index in members], "ensemble")
+    rows = [(name, metric, *[cell(results.get(f"{name}@{index}", {}).get(metric)) for index in members], cell(value))
+            for name in sets for metric, value in results[name].items()]
+    return text_table([header, *rows])

@@ -21,13 +21,12 @@ import time
 from collections.abc import Sequence
 
 from imagenet_jax.config.files import load_config_file, load_config_module
-from imagenet_jax.errors import ConfigError
+from imagenet_jax.errors import EXIT_PREEMPTED, ConfigError
 from imagenet_jax.sweep.paper import Paper
 
 SWEEP_FILE = "sweep.json"
 SWEEP_PREFIX = "sweep:"  # init_from="sweep:NAME": start from the finished variant NAME of the same sweep
 STATUS_FILE = "sweep_status.json"
-EXIT_PREEMPTED = 75  # main's code for "checkpoint saved, rerun to resume"
 STOPPING_SIGNALS = (-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP)  # subprocess's codes for runs killed by them
 
 

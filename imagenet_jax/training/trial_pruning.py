@@ -14,7 +14,7 @@ import logging
 
 import ml_collections
 
-from imagenet_jax.core.watched_metric import resolve_mode
+from imagenet_jax.core import watched_metric
 from imagenet_jax.errors import ConfigError
 
 RESUME_SAFE_KEYS = frozenset({"tune"})  # how the run reports, not what a step computes
@@ -49,7 +49,6 @@ class TrialReporter:
         self.study = optuna.load_study(study_name=study, storage=opened, pruner=make_pruner(pruner))
         study_id = opened.get_study_id_from_name(study)
         self.trial = optuna.trial.Trial(self.study, opened.get_trial_id_from_study_id_trial_number(study_id, number))
-        self.mode = resolve_mode(metric, "auto")
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict, main_set: str) -> TrialReporter | None:
@@ -63,13 +62,9 @@ class TrialReporter:
     def update(self, step: int, logged: dict[str, dict], final: bool = False) -> bool:
         """Reports the metric at `step`; True when the pruner says stop (never at the final step: the trial has
         run its whole budget, and is complete rather than pruned)."""
-        split, _, key = self.metric.rpartition("/")
-        if key not in logged.get(split, {}):
-            raise ConfigError(f"config.tune.metric={self.metric!r} is not logged; {split!r} logs "
-                              f"{', '.join(logged.get(split, {})) or 'nothing'}.")
-        self.trial.report(float(logged[split][key]), step)
+        value = watched_metric.read("tune", self.metric, logged)
+        self.trial.report(value, step)
         pruned = not final and self.trial.should_prune()
         if pruned:
-            logging.warning("trial %d pruned at step %d (%s = %.4f)", self.number, step, self.metric,
-                            logged[split][key])
+            logging.warning("trial %d pruned at step %d (%s = %.4f)", self.number, step, self.metric, value)
         return pruned

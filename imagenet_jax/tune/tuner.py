@@ -26,11 +26,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from imagenet_jax.errors import ConfigError
+from imagenet_jax.errors import EXIT_PREEMPTED, ConfigError
 from imagenet_jax.training.trial_pruning import SPLIT as PRUNED_SPLIT
 from imagenet_jax.tune import space as space_lib
 
-EXIT_PREEMPTED = 75  # the trial saved a checkpoint and stopped (SIGTERM): rerun to resume
 WORKDIR_ATTR = "workdir"  # the trial's user attribute naming its run directory
 LOG_FILE = "tune_log.txt"  # the trial process's output, in its workdir
 LOCK_FILE = "tuner.lock"
@@ -193,11 +192,13 @@ def _finish(study, tuning: Tuning, number: int, values: dict, metric: str, lock:
 
 def _outcome(directory: str, metric: str) -> tuple[str | None, float | None]:
     """("pruned", None), ("complete", last value of the metric), or (None, None) while the run has not finished."""
-    metrics_file = os.path.join(directory, "metrics.jsonl")
-    if not os.path.exists(metrics_file):
+    from imagenet_jax.storage.files import read_json_lines
+    from imagenet_jax.storage.layout import RunLayout
+
+    metrics = RunLayout.of(directory).metrics
+    if not metrics.exists():
         return None, None
-    with open(metrics_file) as stream:
-        lines = [json.loads(line) for line in stream if line.strip()]
+    lines = read_json_lines(metrics)  # a torn last line (a kill mid-write) is left out, not a crash
     if any(line.get("split") == PRUNED_SPLIT and line.get("pruned") for line in lines):
         return "pruned", None
     if not os.path.exists(os.path.join(directory, STATUS_FILE)):  # written when its process ended with 0

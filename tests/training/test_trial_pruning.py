@@ -46,7 +46,8 @@ def test_a_trial_above_the_median_goes_on_and_the_final_evaluation_never_prunes(
 
 def test_an_unlogged_metric_and_an_incomplete_trial_config_are_refused(storage):
     reporter = TrialReporter(storage, "s", _new_trial(storage), "median", "minival/top1")
-    with pytest.raises(ConfigError, match=r"config.tune.metric='minival/top1' is not logged; 'minival' logs nothing"):
+    with pytest.raises(ConfigError, match=r"config.tune.metric='minival/top1' is not logged by this run; the eval "
+                                          r"metrics are: test/top1\."):
         reporter.update(10, {"test": {"top1": 0.5}})
     config = load_config_file("configs/default.py")
     config.tune.trial = 3
