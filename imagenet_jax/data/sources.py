@@ -132,11 +132,11 @@ class _CachedSource:
 def cached(source, channels: int, min_side: int = 0) -> _CachedSource:
     """`source` decoded once into memory (for datasets that fit: decoded Fashion-MNIST is 47 MB, ImageNet at
     full size ~200 GB); with `min_side`, each JPEG at the smallest 1/2^k scale whose short side stays >= min_side
-    (a low-resolution cache: ImageNet ~180 GB at 1/2 scale, ~46 GB at 1/4). Undecodable images are kept as 8x8
+    (a low-resolution cache: ImageNet ~180 GB at 1/2 scale, ~46 GB at 1/4). Undecodable images are kept as
     stand-ins with mask False. Memoized: the segments of a progressive-resizing run share one cache."""
     import tensorflow as tf
 
-    from imagenet_jax.data import jpeg, robust
+    from imagenet_jax.data import jpeg
     from imagenet_jax.data.preprocessing import decode
 
     def decode_one(image: tf.Tensor) -> tf.Tensor:
@@ -144,9 +144,61 @@ def cached(source, channels: int, min_side: int = 0) -> _CachedSource:
             return jpeg.decode_reduced(image, channels, min_side)
         return decode(image, channels)
 
-    rows = examples(source)
+    parts = None
+    if isinstance(source, RecordSource):
+        try:  # whole batches, no per-example error handling: 5x faster on Fashion-MNIST (BENCHMARKS.md, issue 28)
+            parts = _decode_record_batches(source, decode_one)
+        except tf.errors.OpError as error:  # an undecodable image: decode again, example by example
+            logging.warning("Decoding the cache batch by batch failed (%s); decoding it example by example, "
+                            "keeping undecodable images as masked stand-ins.", str(error).strip().splitlines()[0])
+    if parts is None:
+        parts = _decode_examples(source, decode_one)
+    source.raise_failure()
+    shapes = np.concatenate(parts["shape"]).reshape(-1, 3)
+    offsets = np.concatenate([[0], np.cumsum(np.prod(shapes, axis=1))[:-1]]).astype(np.int64)
+    pixels = np.concatenate(parts["pixels"]) if parts["pixels"] else np.zeros(0, np.uint8)
+    logging.info("Cached %d decoded images in memory: %.1f MB%s.", len(shapes), pixels.nbytes / 1e6,
+                 f" (JPEGs at reduced scale, short side >= {min_side} px)" if min_side else "")
+    return _CachedSource(pixels, offsets, shapes, np.concatenate(parts["label"]), np.concatenate(parts["mask"]))
+
+
+def _decode_record_batches(source: RecordSource, decode_one, chunk: int = 1024) -> dict[str, list]:
+    """Every record of `source`, parsed and decoded a batch at a time; raises tf.errors.OpError on a bad image."""
+    import tensorflow as tf
+    from tensorflow_datasets.core import example_parser
+
+    specs = example_parser.ExampleParser(source.features.get_serialized_info()).flat_feature_specs
+    specs = {key: specs[key] for key in ("image", source.label_key)}
+
+    def decode_batch(indices):
+        parsed = tf.io.parse_example(source.fetch(indices)["record"], specs)
+
+        def one(image):
+            decoded = decode_one(image)
+            return tf.RaggedTensor.from_tensor(tf.reshape(decoded, [1, -1])), tf.shape(decoded, out_type=tf.int64)
+
+        pixels, shapes = tf.map_fn(one, parsed["image"], parallel_iterations=16, fn_output_signature=(
+            tf.RaggedTensorSpec([1, None], tf.uint8, ragged_rank=1), tf.TensorSpec([3], tf.int64)))
+        return {"pixels": pixels.flat_values, "shape": shapes, "label": tf.cast(parsed[source.label_key], tf.int64)}
+
+    batches = tf.data.Dataset.range(source.num_examples).batch(chunk).map(
+        decode_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    parts: dict[str, list] = {"pixels": [], "shape": [], "label": [], "mask": []}
+    for batch in batches.prefetch(tf.data.AUTOTUNE):
+        for key in ("pixels", "shape", "label"):
+            parts[key].append(batch[key].numpy())
+        parts["mask"].append(np.ones(len(parts["label"][-1]), bool))
+    return parts
+
+
+def _decode_examples(source, decode_one) -> dict[str, list]:
+    """Every example of `source` decoded one at a time; an undecodable one becomes a stand-in with mask False."""
+    import tensorflow as tf
+
+    from imagenet_jax.data import robust
+
     decoded = robust.map_finite_filling_gaps(
-        rows.map(lambda row: {"image": row["image"], "label": row["label"]}),
+        examples(source).map(lambda row: {"image": row["image"], "label": row["label"]}),
         lambda row: {"image": decode_one(row["image"]), "label": row["label"], "mask": tf.constant(True)},
         source.num_examples)
     # Batched (ragged: sizes may differ) so that Python handles a few hundred arrays, not one per image.
@@ -158,13 +210,7 @@ def cached(source, channels: int, min_side: int = 0) -> _CachedSource:
         parts["pixels"].append(batch["pixels"].flat_values.numpy())
         for key in ("shape", "label", "mask"):
             parts[key].append(batch[key].numpy())
-    source.raise_failure()
-    shapes = np.concatenate(parts["shape"]).reshape(-1, 3)
-    offsets = np.concatenate([[0], np.cumsum(np.prod(shapes, axis=1))[:-1]]).astype(np.int64)
-    pixels = np.concatenate(parts["pixels"]) if parts["pixels"] else np.zeros(0, np.uint8)
-    logging.info("Cached %d decoded images in memory: %.1f MB%s.", len(shapes), pixels.nbytes / 1e6,
-                 f" (JPEGs at reduced scale, short side >= {min_side} px)" if min_side else "")
-    return _CachedSource(pixels, offsets, shapes, np.concatenate(parts["label"]), np.concatenate(parts["mask"]))
+    return parts
 
 
 def examples(source, indices: Sequence[int] | None = None, chunk: int = 256) -> tf.data.Dataset:

@@ -76,6 +76,45 @@ def test_cached_stream_is_the_uncached_stream(info):
             np.testing.assert_array_equal(cached[key], read[key])
 
 
+class _OneGarbageImage:
+    """A record reader that serves a real split with record `bad` replaced by an undecodable image."""
+
+    def __init__(self, reader, bad: int):
+        self.reader, self.bad = reader, bad
+
+    def __len__(self):
+        return len(self.reader)
+
+    def read(self, indices):
+        import tensorflow as tf
+
+        garbage = tf.train.Example(features=tf.train.Features(feature={
+            "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"not a png"])),
+            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[3]))})).SerializeToString()
+        records = self.reader.read(indices)
+        return [garbage if index == self.bad else record for index, record in zip(indices, records, strict=True)]
+
+
+def test_the_cache_decodes_records_in_batches_and_keeps_an_undecodable_one_as_a_masked_stand_in(info):
+    from imagenet_jax.data import sources
+    from imagenet_jax.data.preprocessing import decode
+
+    good = info.source("train[:3000]")
+    decode_one = lambda image: decode(image, 1)  # noqa: E731
+    batched = sources._decode_record_batches(good, decode_one)
+    one_by_one = sources._decode_examples(good, decode_one)
+    for key in ("pixels", "shape", "label", "mask"):
+        np.testing.assert_array_equal(np.concatenate(batched[key]), np.concatenate(one_by_one[key]), err_msg=key)
+    clean = sources.cached(good, 1)
+
+    damaged = sources.RecordSource(_OneGarbageImage(good.reader, 1234), good.features)
+    cache = sources.cached(damaged, 1)  # the batched decode fails, the example-by-example one keeps the slot
+    masks, labels = np.asarray(cache.masks), np.asarray(cache.labels)
+    assert cache.num_examples == 3000 and np.flatnonzero(~masks).tolist() == [1234]
+    np.testing.assert_array_equal(np.delete(labels, 1234), np.delete(np.asarray(clean.labels), 1234))
+    np.testing.assert_array_equal(np.asarray(cache.pixels)[:1234 * 784], np.asarray(clean.pixels)[:1234 * 784])
+
+
 def test_seeds_differ(info):
     assert not np.array_equal(next(_train_stream(info, 0))["label"], next(_train_stream(info, 0, seed=1))["label"])
 
