@@ -8,8 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from imagenet_jax.models import conv_lowering, pooled_norm
-from imagenet_jax.models import registry
+from imagenet_jax.models import conv_lowering, pooled_norm, registry
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +50,8 @@ def test_pool_first_gives_identical_values_statistics_and_gradients_with_negativ
     assert jax.tree.structure(fused.init(jax.random.key(1), x)) == jax.tree.structure(variables)
     features = shape[-1]
     # Half the channels with a negative scale (the min-pool path), and non-trivial running statistics for eval.
-    variables = {"params": {"bn": {"scale": jnp.linspace(-1.5, 1.5, features), "bias": jnp.linspace(-0.3, 0.4, features)}},
+    variables = {"params": {"bn": {"scale": jnp.linspace(-1.5, 1.5, features),
+                                   "bias": jnp.linspace(-0.3, 0.4, features)}},
                  "batch_stats": {"bn": {"mean": jnp.linspace(-1, 2, features), "var": jnp.linspace(0.5, 4, features)}}}
     cotangent = jax.random.normal(jax.random.key(2), unfused.apply(variables, x, mutable=["batch_stats"])[0].shape)
 
