@@ -6,7 +6,7 @@ WORKDIR ?= runs/default
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install fashion-mnist chromium run test test-all test-fast test-parity parity-extra lint
+.PHONY: install fashion-mnist tcmalloc chromium run test test-all test-fast test-parity parity-extra lint
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,15 @@ fashion-mnist:
 	  else echo "no apt-get: TFDS will try to download fashion_mnist instead"; fi; \
 	fi
 
+# tcmalloc from Debian: the entry points restart themselves with it preloaded, a ~25% faster CPU train step than
+# with glibc's malloc (imagenet_jax/parallel/allocator.py); without it they run as they are.
+tcmalloc:
+	@if ! ldconfig -p | grep -q libtcmalloc_minimal; then \
+	  if command -v apt-get >/dev/null; then \
+	    $(SUDO) apt-get install -y -qq libtcmalloc-minimal4 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libtcmalloc-minimal4); \
+	  else echo "no apt-get: install tcmalloc (gperftools) yourself for faster CPU steps"; fi; \
+	fi
+
 # Headless Chromium and its WebDriver from Debian, for the report's browser test (tests/report/test_browser.py).
 chromium:
 	@if ! command -v chromedriver >/dev/null; then \
@@ -33,7 +42,7 @@ chromium:
 	  else echo "no apt-get: install chromium and its chromedriver yourself (the browser test skips without)"; fi; \
 	fi
 
-run: install fashion-mnist
+run: install fashion-mnist tcmalloc
 	$(PY) -m imagenet_jax train --config configs/default.py --workdir $(WORKDIR)
 
 # The default run skips the slow end-to-end tests; CI (CI=true, as .ci/run runs) runs them too.
@@ -53,11 +62,11 @@ CI_REPORT := $(if $(filter true 1,$(CI)),-rs,)
 parity-extra: install
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,parity]'
 
-test: install fashion-mnist chromium $(CI_EXTRAS)
+test: install fashion-mnist tcmalloc chromium $(CI_EXTRAS)
 	@echo "test order: --randomly-seed=$(TEST_SEED) (make test TEST_SEED=$(TEST_SEED) repeats it)"
 	$(PY) -m pytest -q -n 2 --durations=15 $(CI_REPORT) $(TEST_ORDER) $(TEST_SELECTION)
 
-test-all: install fashion-mnist chromium
+test-all: install fashion-mnist tcmalloc chromium
 	@echo "test order: --randomly-seed=$(TEST_SEED) (make test-all TEST_SEED=$(TEST_SEED) repeats it)"
 	$(PY) -m pytest -q -n 2 --durations=15 $(TEST_ORDER)
 

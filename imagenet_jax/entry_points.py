@@ -10,4 +10,6 @@ from collections.abc import Sequence
 
 def forward(command: str, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Runs front-door `command` on `argv` (default sys.argv[1:]) under usage name `prog`; returns its exit code."""
+    if argv is None:  # this process's own command line: the process starts here
+        importlib.import_module("imagenet_jax.parallel.allocator").restart_with_tcmalloc()
     return importlib.import_module("imagenet_jax.cli").run_command(command, argv, prog=prog)

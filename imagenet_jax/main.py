@@ -26,7 +26,7 @@ from imagenet_jax.cli.train_flags import NUM_PROCESSES as _NUM_PROCESSES
 from imagenet_jax.cli.train_flags import PROCESS_ID as _PROCESS_ID
 from imagenet_jax.cli.train_flags import WORKDIR as _WORKDIR
 from imagenet_jax.config.files import split_config_argument
-from imagenet_jax.parallel import cpu_devices, xla_flags
+from imagenet_jax.parallel import allocator, cpu_devices, xla_flags
 
 # Exit codes (imagenet_jax/cli/command.py), returned for every command by imagenet_jax/cli/dispatch.py; 75 is
 # EX_TEMPFAIL: a checkpoint was saved, rerun the same command to resume.
@@ -49,6 +49,8 @@ def main(argv: list[str]) -> None:
         jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     logging.info("JAX process %d of %d, %d local / %d global devices (%s)", jax.process_index(), jax.process_count(),
                  jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
+    if jax.default_backend() == "cpu" and (hint := allocator.advice()):
+        logging.warning(hint)
 
     logging.info("workdir %s%s", workdir, "" if _WORKDIR.value else " (the default for this config; set --workdir)")
     from imagenet_jax.evaluators import with_eval_flags
@@ -88,7 +90,7 @@ def run() -> None:
     """Entry point for `python -m imagenet_jax.main`: the train command, `python -m imagenet_jax train`."""
     from imagenet_jax.entry_points import forward
 
-    sys.exit(forward("train", sys.argv[1:], prog="python -m imagenet_jax.main"))
+    sys.exit(forward("train", prog="python -m imagenet_jax.main"))
 
 
 if __name__ == "__main__":

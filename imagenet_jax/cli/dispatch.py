@@ -191,6 +191,10 @@ def front_door_help(prog: str) -> str:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """The front door, `python -m imagenet_jax COMMAND ...` and `imagenet-jax COMMAND ...`; returns the exit code."""
+    if argv is None:  # this process's own command line: restart with tcmalloc first (parallel/allocator.py)
+        from imagenet_jax.parallel import allocator
+
+        allocator.restart_with_tcmalloc()
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = prog or program_name()
     if argv[:1] and argv[0] in HELP_FLAGS:
