@@ -2,9 +2,10 @@
 
     python -m imagenet_jax.main --config configs/default.py --workdir /tmp/fashion_mnist
 
-Measured here (BENCHMARKS.md, "The default job against PyTorch", quiet 2-core AMD EPYC VM, 2026-12-07,
-`python benchmarks/time_to_accuracy.py`; the batch split over one host device per core, config.cpu_devices):
-91% top-1 on all 10,000 test images after 208 s, 92.58% after the 4 epochs, 277 s for the whole job.
+Measured here (BENCHMARKS.md, "issue 28's second round", 2-core Intel Xeon VM, 2026-12-07,
+`python benchmarks/time_to_accuracy.py`; tcmalloc preloaded by the entry point, the batch split over one host
+device per core, config.cpu_devices): 91% top-1 on all 10,000 test images after 164 s, 92.36% after the 4 epochs,
+212 s for the whole job (PyTorch on the same network and recipe: 91% after 94-105 s).
 Fashion-MNIST is prepared offline from Debian's dataset-fashion-mnist on first use.
 """
 
