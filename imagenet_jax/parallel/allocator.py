@@ -15,7 +15,9 @@ system allocator; our own entry points among them restart themselves the same wa
 from __future__ import annotations
 
 import ctypes.util
+import json
 import os
+import subprocess
 import sys
 
 ENV_SWITCH = "IMAGENET_JAX_TCMALLOC"  # "0": keep the system allocator
@@ -42,9 +44,19 @@ def tcmalloc_loaded() -> bool:
         return False
 
 
+def started_as_entry_point(orig_argv: list[str] | None = None) -> bool:
+    """Whether this process was started as `python -m imagenet_jax...` or the `imagenet-jax` console script (not,
+    say, a test runner that calls an entry point's main() in-process: it must never be replaced)."""
+    args = list(sys.orig_argv if orig_argv is None else orig_argv)[1:]
+    if "-m" in args:
+        index = args.index("-m")
+        return index + 1 < len(args) and args[index + 1].split(".")[0] == "imagenet_jax"
+    return bool(args) and os.path.basename(args[0]) == "imagenet-jax"
+
+
 def restart_with_tcmalloc(environ: dict[str, str] | None = None) -> None:
-    """Re-executes this command with tcmalloc preloaded (Linux, installed, not switched off, not done yet);
-    after the restart, removes the preload from os.environ so that child processes do not inherit it."""
+    """Re-executes this command with tcmalloc preloaded (an entry point's process on Linux, tcmalloc installed, not
+    switched off, not done yet); after the restart, takes the preload out of os.environ for child processes."""
     environ = os.environ if environ is None else environ
     preloaded = environ.pop(_ENV_PRELOADED, None)
     if preloaded is not None:  # the restarted process: children get the environment as it was
@@ -54,7 +66,8 @@ def restart_with_tcmalloc(environ: dict[str, str] | None = None) -> None:
         else:
             environ.pop("LD_PRELOAD", None)
         return
-    if sys.platform != "linux" or environ.get(ENV_SWITCH, "1") == "0" or tcmalloc_loaded():
+    if (sys.platform != "linux" or environ.get(ENV_SWITCH, "1") == "0" or not started_as_entry_point()
+            or tcmalloc_loaded()):
         return
     library = find_tcmalloc()
     if library is None:
@@ -70,3 +83,17 @@ def advice() -> str | None:
         return None
     return (f"CPU steps run ~25% slower with glibc's malloc than with tcmalloc ({INSTALL_HINT}; "
             f"imagenet_jax/parallel/allocator.py); {ENV_SWITCH}=0 silences this.")
+
+
+def report() -> dict:
+    """Whether tcmalloc is loaded here and in a child process, and the LD_PRELOAD children see."""
+    child = subprocess.run([sys.executable, "-c", "from imagenet_jax.parallel import allocator; "
+                            "print(allocator.tcmalloc_loaded())"], capture_output=True, text=True, check=True)
+    return {"tcmalloc_loaded": tcmalloc_loaded(), "library": find_tcmalloc(),
+            "child_tcmalloc_loaded": child.stdout.strip() == "True", "ld_preload": os.environ.get("LD_PRELOAD", ""),
+            "argv": sys.argv[1:]}
+
+
+if __name__ == "__main__":  # `python -m imagenet_jax.parallel.allocator`: is tcmalloc in use here?
+    restart_with_tcmalloc()
+    print(json.dumps(report()))
