@@ -161,13 +161,11 @@ def _tap_backward(strides, pads, precision, residuals, grad):
     _, input_vjp = jax.vjp(lambda x: _nhwc_conv(x, kernel, strides, pads, precision), x)
     (grad_x,) = input_vjp(grad)
     kernel_h, kernel_w, in_features, out_features = kernel.shape
-    (out_h, out_w), (stride_h, stride_w) = grad.shape[1:3], strides
+    out_h, out_w = grad.shape[1:3]
     x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
     flat_grad = grad.reshape(-1, out_features)
     # dW[i, j] = (the input pixels tap (i, j) saw)^T @ dY: a (C, P) x (P, O) matmul with the pixels contracted.
-    taps = [lax.dot_general(lax.slice(x, (0, i, j, 0), (x.shape[0], i + (out_h - 1) * stride_h + 1,
-                                                        j + (out_w - 1) * stride_w + 1, in_features),
-                                      (1, stride_h, stride_w, 1)).reshape(-1, in_features),
+    taps = [lax.dot_general(tap_slice(x, (i, j), (out_h, out_w), strides).reshape(-1, in_features),
                             flat_grad, (((0,), (0,)), ((), ())), precision=precision)
             for i in range(kernel_h) for j in range(kernel_w)]
     grad_kernel = jnp.stack(taps).reshape(kernel.shape).astype(kernel.dtype)
@@ -185,16 +183,22 @@ def _is_nhwc_hwio(dimension_numbers: Any, ndim: int) -> bool:
     return numbers.lhs_spec == (0, 3, 1, 2) and numbers.rhs_spec == (3, 2, 0, 1) and numbers.out_spec == (0, 3, 1, 2)
 
 
+def tap_slice(x: jax.Array, offset: tuple[int, int], output_size: tuple[int, int],
+              strides: tuple[int, int]) -> jax.Array:
+    """The NHWC input pixels that kernel tap `offset` (or pooling-window position) meets at every output pixel."""
+    (i, j), (out_h, out_w), (stride_h, stride_w) = offset, output_size, strides
+    return lax.slice(x, (0, i, j, 0), (x.shape[0], i + (out_h - 1) * stride_h + 1, j + (out_w - 1) * stride_w + 1,
+                                       x.shape[3]), (1, stride_h, stride_w, 1))
+
+
 def _patches_matmul(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], pads: list[tuple[int, int]],
                     output_size: tuple[int, int], precision: Any) -> jax.Array:
     # Shifted strided slices stacked in (kh, kw, C) order match the HWIO kernel reshaped to (kh*kw*C, O); their
     # gradients are pads and adds, which XLA's CPU backend runs at memory speed.
     kernel_h, kernel_w, in_features, out_features = kernel.shape
-    (out_h, out_w), (stride_h, stride_w) = output_size, strides
+    out_h, out_w = output_size
     x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    slices = [lax.slice(x, (0, i, j, 0), (x.shape[0], i + (out_h - 1) * stride_h + 1,
-                                          j + (out_w - 1) * stride_w + 1, in_features), (1, stride_h, stride_w, 1))
-              for i in range(kernel_h) for j in range(kernel_w)]
+    slices = [tap_slice(x, (i, j), (out_h, out_w), strides) for i in range(kernel_h) for j in range(kernel_w)]
     patches = slices[0] if len(slices) == 1 else jnp.concatenate(slices, axis=-1)
     y = jnp.dot(patches.reshape(-1, kernel_h * kernel_w * in_features),
                 kernel.reshape(kernel_h * kernel_w * in_features, out_features), precision=precision)

@@ -55,7 +55,6 @@ def _max_of_slices(x: jax.Array, window: tuple[int, int], strides: tuple[int, in
     result = None
     for i in range(window_h):
         for j in range(window_w):
-            part = lax.slice(x, (0, i, j, 0), (x.shape[0], i + (out_h - 1) * stride_h + 1,
-                                               j + (out_w - 1) * stride_w + 1, x.shape[3]), (1, stride_h, stride_w, 1))
+            part = conv_lowering.tap_slice(x, (i, j), (out_h, out_w), strides)
             result = part if result is None else jnp.maximum(result, part)
     return result
