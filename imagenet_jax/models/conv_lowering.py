@@ -12,7 +12,6 @@ convolution. `set_cpu_conv_lowering` ("auto" | "xla" | "patches") is set by the 
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -34,14 +33,6 @@ AUTO_MAX_FEW_IN_CHANNELS = 3
 AUTO_MAX_FEW_CHANNEL_KERNEL_TAPS = 9
 # The patches tensor (kh*kw copies of the input) may not exceed this many elements; larger ones stay XLA convs.
 AUTO_MAX_PATCH_ELEMENTS = 2**27
-# Convolutions left to XLA keep its forward pass and input gradient, but take their weight gradient as one matmul
-# per kernel tap (a strided slice of the input, transposed, times the output gradient) when the batch's output
-# pixels are few: XLA's weight gradient transposes both operands to put the batch in the feature dimension, which
-# dominated the default job's step. Intel Xeon 2-core VM, 2026-12-07, fwd + both gradients of 3x3 convolutions
-# (BENCHMARKS.md, issue 28): 128x14x14, 32->32: 1.8x faster; 32x28x28, 32->32: 1.6x; stride 2, 32->64: 1.1x;
-# 50-100k output pixels: 0.85-1.2x, so those stay XLA's.
-AUTO_MAX_TAP_GRAD_PIXELS = 2**16
-AUTO_MIN_TAP_GRAD_IN_CHANNELS = 32
 
 _mode = "auto"
 
@@ -127,52 +118,7 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
         return xla()  # negative padding (cropping) is rare: XLA handles it
     if uses_patches(lhs.shape, rhs.shape, out_h * out_w):
         return _patches_matmul(lhs, rhs, tuple(window_strides), pads, (out_h, out_w), precision)
-    if uses_tap_weight_gradient(lhs.shape, out_h * out_w):
-        return _xla_with_tap_weight_gradient(lhs, rhs, tuple(window_strides), tuple(pads), precision)
     return xla()
-
-
-def uses_tap_weight_gradient(input_shape: Sequence[int], output_pixels: int, mode: str | None = None,
-                             backend: str | None = None) -> bool:
-    """Whether a CPU convolution left to XLA takes its weight gradient as one matmul per kernel tap."""
-    if (backend or jax.default_backend()) != "cpu" or (mode or _mode) != "auto":
-        return False
-    return (input_shape[0] * output_pixels <= AUTO_MAX_TAP_GRAD_PIXELS
-            and input_shape[-1] >= AUTO_MIN_TAP_GRAD_IN_CHANNELS)
-
-
-def _nhwc_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], pads: tuple, precision: Any) -> jax.Array:
-    return lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                    precision=precision)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _xla_with_tap_weight_gradient(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], pads: tuple,
-                                  precision: Any) -> jax.Array:
-    return _nhwc_conv(x, kernel, strides, pads, precision)
-
-
-def _tap_forward(x, kernel, strides, pads, precision):
-    return _nhwc_conv(x, kernel, strides, pads, precision), (x, kernel)
-
-
-def _tap_backward(strides, pads, precision, residuals, grad):
-    x, kernel = residuals
-    _, input_vjp = jax.vjp(lambda x: _nhwc_conv(x, kernel, strides, pads, precision), x)
-    (grad_x,) = input_vjp(grad)
-    kernel_h, kernel_w, in_features, out_features = kernel.shape
-    out_h, out_w = grad.shape[1:3]
-    x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    flat_grad = grad.reshape(-1, out_features)
-    # dW[i, j] = (the input pixels tap (i, j) saw)^T @ dY: a (C, P) x (P, O) matmul with the pixels contracted.
-    taps = [lax.dot_general(tap_slice(x, (i, j), (out_h, out_w), strides).reshape(-1, in_features),
-                            flat_grad, (((0,), (0,)), ((), ())), precision=precision)
-            for i in range(kernel_h) for j in range(kernel_w)]
-    grad_kernel = jnp.stack(taps).reshape(kernel.shape).astype(kernel.dtype)
-    return grad_x, grad_kernel
-
-
-_xla_with_tap_weight_gradient.defvjp(_tap_forward, _tap_backward)
 
 
 def _is_nhwc_hwio(dimension_numbers: Any, ndim: int) -> bool:

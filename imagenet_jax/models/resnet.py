@@ -37,7 +37,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from imagenet_jax.models import conv_lowering, dropout, ghost_batch_norm, pooled_norm
+from imagenet_jax.models import conv_lowering, dropout, ghost_batch_norm
 from imagenet_jax.models.pool_lowering import max_pool
 from imagenet_jax.models.registry import register
 
@@ -243,7 +243,7 @@ class ResNet(nn.Module):
         preact = self.version == "v2"
 
         x = x.astype(self.dtype)
-        x = self._stem(x, conv, norm, preact, train)
+        x = self._stem(x, conv, norm, preact)
         in_features = self.stem_width
         drop_path_rates = iter(dropout.stochastic_depth_rates(self.stochastic_depth_rate, sum(self.stage_sizes)))
         for stage, (num_blocks, filters) in enumerate(zip(self.stage_sizes, self.stage_widths, strict=False)):
@@ -279,10 +279,11 @@ class ResNet(nn.Module):
         x = nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
         return x.astype(jnp.float32)
 
-    def _stem(self, x, conv, norm, preact: bool, train: bool):
+    def _stem(self, x, conv, norm, preact: bool):
         if self.stem == "small_pool":
             x = conv(self.stem_width, (3, 3), padding=_padding(3), name="stem_conv")(x)
-            return self._stem_bn_relu_pool(x, norm, train, (2, 2), (2, 2), "VALID")
+            x = nn.relu(norm(name="stem_bn")(x))
+            return max_pool(x, (2, 2), (2, 2))
         if self.stem == "small":
             x = conv(self.stem_width, (3, 3), padding=_padding(3), name="stem_conv")(x)
             return x if preact else nn.relu(norm(name="stem_bn")(x))
@@ -295,19 +296,12 @@ class ResNet(nn.Module):
             x = conv(self.stem_width, (3, 3), padding=_padding(3), name="stem_conv3")(x)
         else:
             x = conv(self.stem_width, (7, 7), (2, 2), padding=_padding(7), name="stem_conv")(x)
-        if preact:
-            if self.stem_pool_zero_padding:
-                return max_pool(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), (3, 3), (2, 2))
-            return max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
-        # Zero padding (Caffe's pool) equals -inf padding after a ReLU: the window's max is >= 0 either way.
-        return self._stem_bn_relu_pool(x, norm, train, (3, 3), (2, 2), ((1, 1), (1, 1)))
-
-    def _stem_bn_relu_pool(self, x, norm, train: bool, window, strides, padding):
-        if pooled_norm.applies(self.bn_group_size):  # CPU: normalize after pooling, the same values (pooled_norm.py)
-            return pooled_norm.BatchNormReLUMaxPool(
-                window, strides, padding, use_running_average=not train,
-                momentum=self.bn_momentum, epsilon=self.bn_epsilon, dtype=self.dtype, name="stem_bn")(x)
-        return max_pool(nn.relu(norm(name="stem_bn")(x)), window, strides, padding=padding)
+        if not preact:
+            x = nn.relu(norm(name="stem_bn")(x))
+        if self.stem_pool_zero_padding:
+            x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+            return max_pool(x, (3, 3), (2, 2))
+        return max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
 
 
 def _check_choice(key: str, value: str, choices: Sequence[str]) -> None:
