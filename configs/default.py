@@ -4,8 +4,8 @@
 
 Measured here (BENCHMARKS.md, "issue 28's second round", 2-core Intel Xeon VM, 2026-12-07,
 `python benchmarks/time_to_accuracy.py`; tcmalloc preloaded by the entry point, the batch split over one host
-device per core, config.cpu_devices): 91% top-1 on all 10,000 test images after 164 s, 92.36% after the 4 epochs,
-212 s for the whole job (PyTorch on the same network and recipe: 91% after 94-105 s).
+device per core, config.cpu_devices): 91% top-1 on all 10,000 test images after 187 s, 92.38% after the 4 epochs,
+244 s for the whole job (PyTorch on the same network and recipe, same run: 91% after 107 s).
 Fashion-MNIST is prepared offline from Debian's dataset-fashion-mnist on first use.
 """
 
