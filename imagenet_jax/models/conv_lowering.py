@@ -114,11 +114,9 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
     pads = [tuple(pad) for pad in padding]
     out_h = (lhs.shape[1] + sum(pads[0]) - kernel_h) // window_strides[0] + 1
     out_w = (lhs.shape[2] + sum(pads[1]) - kernel_w) // window_strides[1] + 1
-    if any(low < 0 or high < 0 for low, high in pads):
+    if any(low < 0 or high < 0 for low, high in pads) or not uses_patches(lhs.shape, rhs.shape, out_h * out_w):
         return xla()  # negative padding (cropping) is rare: XLA handles it
-    if uses_patches(lhs.shape, rhs.shape, out_h * out_w):
-        return _patches_matmul(lhs, rhs, tuple(window_strides), pads, (out_h, out_w), precision)
-    return xla()
+    return _patches_matmul(lhs, rhs, tuple(window_strides), pads, (out_h, out_w), precision)
 
 
 def _is_nhwc_hwio(dimension_numbers: Any, ndim: int) -> bool:

@@ -54,6 +54,11 @@ def started_as_entry_point(orig_argv: list[str] | None = None) -> bool:
     return bool(args) and os.path.basename(args[0]) == "imagenet-jax"
 
 
+def _wanted_but_missing(environ) -> bool:
+    # Linux, not switched off, and not loaded yet.
+    return sys.platform == "linux" and environ.get(ENV_SWITCH, "1") != "0" and not tcmalloc_loaded()
+
+
 def restart_with_tcmalloc(environ: dict[str, str] | None = None) -> None:
     """Re-executes this command with tcmalloc preloaded (an entry point's process on Linux, tcmalloc installed, not
     switched off, not done yet); after the restart, takes the preload out of os.environ for child processes."""
@@ -66,8 +71,7 @@ def restart_with_tcmalloc(environ: dict[str, str] | None = None) -> None:
         else:
             environ.pop("LD_PRELOAD", None)
         return
-    if (sys.platform != "linux" or environ.get(ENV_SWITCH, "1") == "0" or not started_as_entry_point()
-            or tcmalloc_loaded()):
+    if not _wanted_but_missing(environ) or not started_as_entry_point():
         return
     library = find_tcmalloc()
     if library is None:
@@ -79,7 +83,7 @@ def restart_with_tcmalloc(environ: dict[str, str] | None = None) -> None:
 
 def advice() -> str | None:
     """A one-line hint when this Linux process runs without tcmalloc, else None."""
-    if sys.platform != "linux" or os.environ.get(ENV_SWITCH, "1") == "0" or tcmalloc_loaded():
+    if not _wanted_but_missing(os.environ):
         return None
     return (f"CPU steps run ~25% slower with glibc's malloc than with tcmalloc ({INSTALL_HINT}; "
             f"imagenet_jax/parallel/allocator.py); {ENV_SWITCH}=0 silences this.")

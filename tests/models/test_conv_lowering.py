@@ -109,4 +109,3 @@ def test_config_rejects_an_unknown_lowering_naming_the_key():
     config.cpu_conv_lowering = "fast"
     with pytest.raises(ConfigError, match="config.cpu_conv_lowering"):
         validate_config(config)
-
