@@ -315,8 +315,10 @@ def eval_batches(
     spec = examples.element_spec
     padding = {key: tf.zeros(value.shape, value.dtype) for key, value in spec.items()}
     padding["position"] = tf.constant(-1, tf.int64)
-    padding = tf.data.Dataset.from_tensors(padding).repeat()
-    batches = examples.concatenate(padding).take(num_batches * local_batch_size)
+    # Only the padding is cut to length: a take() over the cached examples would stop before their end whenever
+    # they fill the batches exactly, and tf.data then discards the unfinished cache and decodes every pass again.
+    padding = tf.data.Dataset.from_tensors(padding).repeat(num_batches * local_batch_size - (end - begin))
+    batches = examples.concatenate(padding)
     batches = batches.batch(local_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     batches = batches.with_options(_throughput_options())
     counter = robust.SkipCounter(f"evaluation of {split} (process {process_index})")

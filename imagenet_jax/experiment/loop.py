@@ -6,6 +6,7 @@ learned (data, model, loss, metrics, evaluators) is the task's, picked by config
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -101,13 +102,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         abstract_state, check_meta=lambda step, meta: refuse_config_drift(
             meta["config"], resolved_config, f"the checkpoint at step {step} in {workdir}",
             config.allow_config_change))
-    if restored is None:
-        state = task.initialize(config, data, init(jax.random.key(config.seed)), optimizer, state_sharding)
-        meta = {"best_top1": None, "best_step": None, "elapsed_seconds": 0.0}
-        start_step = 0
-    else:
-        start_step, state, meta = restored
-        logging.info("resumed from step %d of %d", start_step, total_steps)
+    start_step = 0 if restored is None else restored[0]
+    # The input stream is built (a cached dataset is decoded into memory: seconds) while the initial state compiles
+    # and runs: TensorFlow's decoding and XLA's compiler each keep a core busy.
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="train_input") as pool:
+        pending_batches = pool.submit(task.train_batches, config, data, start_step=start_step,
+                                      steps_per_epoch=steps_per_epoch, process_index=process_index,
+                                      process_count=process_count)
+        if restored is None:
+            state = task.initialize(config, data, init(jax.random.key(config.seed)), optimizer, state_sharding)
+            meta = {"best_top1": None, "best_step": None, "elapsed_seconds": 0.0}
+        else:
+            _, state, meta = restored
+            logging.info("resumed from step %d of %d", start_step, total_steps)
+        train_batches = pending_batches.result()
     eval_runner = task.evaluation(config, data, model, mesh=mesh, state_sharding=state_sharding, workdir=workdir,
                                   process_index=process_index, process_count=process_count)  # main set first
     logged_splits = eval_runner.names
@@ -144,8 +152,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         out_shardings=(state_sharding, replicated),
         donate_argnums=(0,),
     )
-    train_batches = task.train_batches(config, data, start_step=start_step, steps_per_epoch=steps_per_epoch,
-                                       process_index=process_index, process_count=process_count)
     throughput = ThroughputMeter(config.batch_size, config.half_precision, config.peak_flops_per_device)
     reporter = MetricsReporter(workdir, total_steps, config.batch_size, start_step, meta["elapsed_seconds"],
                                steps_per_epoch=steps_per_epoch, throughput=throughput, config=config)

@@ -49,6 +49,49 @@ def test_eval_scores_every_example_exactly_once(info, batch_size, process_count)
     np.testing.assert_array_equal(np.concatenate(labels), info.labels("test[:2500]"))
 
 
+class _CountingReads:
+    """A record reader that counts the records read through it."""
+
+    def __init__(self, reader):
+        self.reader, self.reads = reader, 0
+
+    def __len__(self):
+        return len(self.reader)
+
+    def read(self, indices):
+        self.reads += len(indices)
+        return self.reader.read(indices)
+
+
+class _ServingSource:
+    """A dataset info whose every split is served by `source`."""
+
+    def __init__(self, info, source):
+        self._info, self._source = info, source
+
+    def source(self, split):
+        return self._source
+
+    def __getattr__(self, name):
+        return getattr(self._info, name)
+
+
+@pytest.mark.parametrize("batch_size", [250, 300], ids=["fills_batches", "padded"])
+def test_a_cached_eval_set_is_read_once_and_served_identically_from_memory(info, batch_size):
+    from imagenet_jax.data import sources
+
+    split = info.source("test[:1000]")
+    reader = _CountingReads(split.reader)
+    make_batches = pipeline.eval_batches(
+        _ServingSource(info, sources.RecordSource(reader, split.features)), "test[:1000]",
+        local_batch_size=batch_size, preprocess=pp.build("", CONTEXT), cache=True)
+    passes = [[batch["image"][batch["mask"]] for batch in make_batches()] for _ in range(3)]
+    assert reader.reads == 1000, "the second and third passes must come from the cache, not the records"
+    assert sum(len(images) for images in passes[0]) == 1000
+    for later in passes[1:]:
+        np.testing.assert_array_equal(np.concatenate(later), np.concatenate(passes[0]))
+
+
 def _train_stream(info, start_step, seed=0, process_index=0, process_count=1, batch_size=500, cache=False):
     return pipeline.train_batches(
         info, global_batch_size=batch_size, seed=seed, start_step=start_step,
