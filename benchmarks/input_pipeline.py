@@ -45,6 +45,8 @@ import subprocess
 import sys
 import time
 
+from machine import cpu_name
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIPELINES = ("flax_baseline", "flax_like", "ours", "ours_full_decode", "flax_original", "ours_antialias")
 BASELINES = ("flax_baseline", "flax_like")
@@ -278,7 +280,7 @@ def main() -> None:
     report = {
         "benchmark": "input_pipeline", "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
-        "machine": {"cpu": _cpu_name(), "cores": all_cores, "platform": platform.platform(),
+        "machine": {"cpu": cpu_name(), "cores": all_cores, "platform": platform.platform(),
                     "python": platform.python_version()},
         "settings": {key: getattr(args, key) for key in (
             "dataset", "data_dir", "reencoded_data_dir", "split", "image_size", "batch_size", "batches",
@@ -295,17 +297,6 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as stream:
             json.dump(report, stream, indent=2)
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as stream:
-            for line in stream:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

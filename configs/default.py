@@ -2,10 +2,11 @@
 
     python -m imagenet_jax.main --config configs/default.py --workdir /tmp/fashion_mnist
 
-Measured here (BENCHMARKS.md, "issue 28's second round", 2-core Intel Xeon VM, 2026-12-07,
+Measured here (BENCHMARKS.md, issue 28's "second round" and "third round", 2026-12-07,
 `python benchmarks/time_to_accuracy.py`; tcmalloc preloaded by the entry point, the batch split over one host
-device per core, config.cpu_devices): 91% top-1 on all 10,000 test images after 187 s, 92.38% after the 4 epochs,
-244 s for the whole job (PyTorch on the same network and recipe, same run: 91% after 107 s).
+device per core, config.cpu_devices): on a 2-core AMD EPYC VM 91% top-1 on all 10,000 test images after 153-163 s,
+92.58% after the 4 epochs, 200-215 s for the whole job (PyTorch on the same network and recipe, same runs: 91%
+after 97-102 s); on a 2-core Intel Xeon VM 187 s, 92.38%, 244 s (PyTorch 107 s).
 Fashion-MNIST is prepared offline from Debian's dataset-fashion-mnist on first use.
 """
 
