@@ -124,8 +124,8 @@ def get_base_config() -> ml_collections.ConfigDict:
 
     # Regularization (imagenet_jax/core/losses.py, ema.py, early_stopping.py). Dropout and stochastic depth are
     # model options: --config.model_options.dropout_rate=R (classifier dropout; every model, each with its
-    # published default, 0 for ResNets) and --config.model_options.stochastic_depth_rate=R (ResNets: the last
-    # block's drop probability, rising linearly from 0 at the first block).
+    # published default, 0 for ResNets) and --config.model_options.stochastic_depth_rate=R (ResNets, ConvNeXt: the
+    # last block's drop probability, rising linearly from 0 at the first block).
     config.loss = "softmax_xent"  # softmax_xent | sigmoid_xent (binary cross-entropy per class, ResNet strikes back).
     config.bce_target_threshold = 0.0  # sigmoid_xent: > 0 makes (smoothed, mixed) targets 1 above it, else 0.
     config.ema_decay = 0.0  # > 0: keep an EMA of weights and BN statistics, evaluated as "<split>_ema"; 0: off.

@@ -1,7 +1,9 @@
 """torchvision state dicts -> Flax variables of the same architecture in this zoo.
 
-Convolutions go OIHW -> HWIO, linear layers (out, in) -> (in, out); the first linear layer after a flatten is
-re-ordered from PyTorch's channel-major (C, H, W) to our NHWC (H, W, C) flattening.
+Convolutions go OIHW -> HWIO (a depthwise (C, 1, kh, kw) kernel becomes (kh, kw, 1, C), flax's layout for
+feature_group_count=C), linear layers (out, in) -> (in, out), BatchNorm and LayerNorm weights -> `scale`; the first
+linear layer after a flatten is re-ordered from PyTorch's channel-major (C, H, W) to our NHWC (H, W, C) flattening.
+ConvNeXt's per-block `layer_scale` (C, 1, 1) becomes the block's `layer_scale` (C,).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from imagenet_jax.models.vgg import CONFIGURATIONS
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d")
 VGG_LETTERS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"} | {f"vgg_{c}": c.upper() for c in "abcde"}
 VGG_LETTERS["vgg_a_lrn"] = "A"
+CONVNEXTS = ("convnext_tiny", "convnext_small", "convnext_base", "convnext_large")
 
 _ALEXNET_MODULES = {
     "features.0": "conv1",
@@ -29,6 +32,8 @@ _ALEXNET_MODULES = {
     "classifier.4": "fc7",
     "classifier.6": "head",
 }
+# torchvision's CNBlock.block indices (its Permute and GELU layers hold no weights) -> our ConvNeXtBlock's names.
+_CONVNEXT_BLOCK_LAYERS = {"0": "depthwise_conv", "2": "norm", "3": "expand", "5": "project"}
 _GOOGLENET_BRANCHES = {
     "branch1": "branch1x1",
     "branch2.0": "branch3x3_reduce",
@@ -42,6 +47,7 @@ _GOOGLENET_BRANCHES = {
 def from_torchvision(state_dict: Mapping[str, Any], name: str, **options: Any) -> Variables:
     """Converts torchvision model `name`'s state dict to `{"params", "batch_stats"}` of `create(name, ...)`.
 
+    Models without BatchNorm (ConvNeXt) get `{"params"}` only.
     `num_classes` and, for GoogLeNet/Inception-v3, `aux_logits` are read from the weights; other `options`
     are passed to `create` for the shape check. torchvision's pretrained GoogLeNet and Inception-v3 weights
     expect `create(..., transform_input=True)`, as torchvision sets it when it loads them.
@@ -67,6 +73,8 @@ def from_torchvision(state_dict: Mapping[str, Any], name: str, **options: Any) -
             put(variables, "params", path, "kernel", kernel)
         elif kind == "weight" and array.ndim == 1:
             put(variables, "params", path, "scale", array)
+        elif kind == "layer_scale" and array.ndim == 3:
+            put(variables, "params", path, "layer_scale", array.reshape(-1))
         else:
             raise ValueError(f"unexpected torchvision weight {key} of shape {array.shape}")
 
@@ -96,6 +104,8 @@ def _module_mapping(
         return _table_lookup(_vgg_modules(letter, batch_norm), name), {"classifier.0": (512, 7, 7)}
     if name == "googlenet":
         return _googlenet_module, {"aux1.fc1": (128, 4, 4), "aux2.fc1": (128, 4, 4)}
+    if name in CONVNEXTS:
+        return _convnext_module, {}
     if name == "inception_v3":
         # Our names mirror torchvision's; only the classifiers are called `head`.
         return lambda module: tuple(re.sub(r"(^|\.)fc$", r"\1head", module).split(".")), {}
@@ -153,3 +163,23 @@ def _googlenet_module(module: str) -> tuple[str, ...]:
             raise ValueError(f"unexpected module {module!r} in a torchvision GoogLeNet state dict")
         return (parts[0], _GOOGLENET_BRANCHES[branch], parts[-1])
     return tuple(parts)
+
+
+def _convnext_module(module: str) -> tuple[str, ...]:
+    """torchvision's ConvNeXt `features.K...`: K = 0 the stem, odd K the stages, even K the downsampling before one."""
+    fixed = {"features.0.0": "stem_conv", "features.0.1": "stem_norm", "classifier.0": "head_norm",
+             "classifier.2": "head"}
+    if module in fixed:
+        return (fixed[module],)
+    match = re.fullmatch(r"features\.(\d+)\.(\d+)(?:\.block\.(\d+))?", module)
+    if match:
+        index, position, layer = int(match[1]), int(match[2]), match[3]
+        if index % 2 == 1:  # a stage's blocks; the block itself holds `layer_scale`
+            block = f"stage{(index + 1) // 2}_block{position + 1}"
+            if layer is None:
+                return (block,)
+            if layer in _CONVNEXT_BLOCK_LAYERS:
+                return (block, _CONVNEXT_BLOCK_LAYERS[layer])
+        elif index > 0 and layer is None and position in (0, 1):  # LayerNorm2d, then the 2x2 stride-2 conv
+            return (f"stage{index // 2 + 1}_downsample_{('norm', 'conv')[position]}",)
+    raise ValueError(f"unexpected module {module!r} in a torchvision ConvNeXt state dict")

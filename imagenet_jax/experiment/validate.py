@@ -103,7 +103,7 @@ def _newer_at_default(stored: dict, current: dict, defaults: dict) -> set[str]:
 
 
 # Model options that only decide the initial weights, which a resumed run restores from its checkpoint.
-INIT_ONLY_MODEL_OPTIONS = frozenset({"conv_init"})
+INIT_ONLY_MODEL_OPTIONS = frozenset({"conv_init", "layer_scale_init"})  # ResNets' and ConvNeXt's
 
 
 def _comparable_model_options(stored: dict, current: dict) -> tuple[dict, dict]:

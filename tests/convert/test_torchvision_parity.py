@@ -28,11 +28,17 @@ EVAL_CASES = [
     *[(name, 64) for name in ("resnet18", "resnet34", "resnet50", "wide_resnet50_2", "resnext50_32x4d")],
     pytest.param("resnet101", 64, marks=pytest.mark.slow),
     pytest.param("resnet152", 64, marks=pytest.mark.slow),
+    ("convnext_tiny", 64),
+    ("convnext_tiny", 224),
+    ("convnext_small", 64),
+    ("convnext_base", 64),
+    pytest.param("convnext_large", 64, marks=pytest.mark.slow),  # 3.6 GB peak memory (12 s here)
 ]
 
 
 def randomized_torchvision_model(name: str, **kwargs):
-    """torchvision's model with random weights, and random biases and BN statistics so every tensor matters."""
+    """torchvision's model with random weights, and random biases, BN statistics, LayerNorm scales and ConvNeXt
+    layer scales so every tensor matters (a layer scale left at its 1e-6 would hide each block's branch)."""
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(weights=None, **kwargs)
     generator = torch.Generator().manual_seed(1)
@@ -42,6 +48,10 @@ def randomized_torchvision_model(name: str, **kwargs):
                 module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
                 module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.2)
                 module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
+            if isinstance(getattr(module, "layer_scale", None), torch.nn.Parameter):
+                module.layer_scale.copy_(torch.rand(module.layer_scale.shape, generator=generator) + 0.5)
             if getattr(module, "bias", None) is not None:
                 module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
     return model
@@ -122,6 +132,17 @@ def test_mismatched_architecture_is_rejected():
     state = randomized_torchvision_model("resnet18").state_dict()
     with pytest.raises(ValueError, match="do not fit resnet34"):
         from_torchvision(state, "resnet34")
+
+
+def test_convnext_of_another_size_is_rejected():
+    state = randomized_torchvision_model("convnext_tiny").state_dict()
+    assert state["features.1.0.layer_scale"].shape == (96, 1, 1)
+    variables = from_torchvision(state, "convnext_tiny")
+    block = variables["params"]["stage1_block1"]
+    assert block["depthwise_conv"]["kernel"].shape == (7, 7, 1, 96) and block["layer_scale"].shape == (96,)
+    np.testing.assert_array_equal(block["layer_scale"], state["features.1.0.layer_scale"].numpy().reshape(96))
+    with pytest.raises(ValueError, match="do not fit convnext_small"):
+        from_torchvision(state, "convnext_small")
 
 
 def test_unknown_model_is_rejected():

@@ -33,6 +33,10 @@ TORCHVISION = {
     "resnet152": (60_192_808, 11.514),
     "wide_resnet50_2": (68_883_240, 11.398),
     "resnext50_32x4d": (25_028_904, 4.23),
+    "convnext_tiny": (28_589_128, 4.456),
+    "convnext_small": (50_223_688, 8.684),
+    "convnext_base": (88_591_464, 15.355),
+    "convnext_large": (197_767_336, 34.361),
 }
 # The VGG paper's configurations: A, B, D, E are torchvision's vgg11/13/16/19 (LRN has no parameters); C adds
 # three 1x1 layers to B: 256*256+256 + 2*(512*512+512) parameters and 56^2*256^2 + (28^2 + 14^2)*512^2 MACs.
