@@ -353,6 +353,28 @@ def test_across_machines_rounding_passes_and_a_changed_shape_or_metric_fails():
     assert "2 lines instead of the recorded 1" in _first_difference_across_machines([want], [want, want])
 
 
+def test_recording_mode_add_keeps_other_machines_and_mode_1_replaces_them(tmp_path, monkeypatch):
+    """add: this machine's recording joins another machine's if within ACROSS_MACHINES, else nothing is written;
+    1: this machine's recording alone."""
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "GOLDEN_DIR", tmp_path)
+    line = {"step": 10, "split": "train", "loss": 2.25, "learning_rate": 0.1}
+    elsewhere = {**_machine(), "cpu": "Another CPU"}
+    document = {"scenario": "s", "dropped_keys": [], "recordings": [
+        {"recorded_on": elsewhere, "runs": {"run": {"config": "c", "overrides": [], "lines": [line]}}}]}
+    (tmp_path / "s.json").write_text(json.dumps(document))
+    monkeypatch.setattr(module, "RECORD_MODE", "add")
+    with pytest.raises(AssertionError, match="differs beyond rounding"):
+        _write_golden("s", {"run": {"config": "c", "overrides": [], "lines": [{**line, "loss": 3.0}]}})
+    assert json.loads((tmp_path / "s.json").read_text()) == document
+    _write_golden("s", {"run": {"config": "c", "overrides": [], "lines": [{**line, "loss": 2.2500001}]}})
+    machines = [recording["recorded_on"] for recording in _recordings("s")]
+    assert machines == [elsewhere, _machine()]
+    monkeypatch.setattr(module, "RECORD_MODE", "1")
+    _write_golden("s", {"run": {"config": "c", "overrides": [], "lines": [line]}})
+    assert [recording["recorded_on"] for recording in _recordings("s")] == [_machine()]
+
+
 @pytest.mark.slow
 def test_default_job_first_60_steps_equal_the_recorded_metrics(tmp_path, fashion_mnist_dir):
     """configs/default.py unchanged but for its length and logging: train lines, evals at 30 and 60, checkpoints."""

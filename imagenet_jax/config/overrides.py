@@ -17,7 +17,6 @@ import ml_collections
 
 from imagenet_jax.config.files import load_config_file
 from imagenet_jax.errors import ConfigError
-from imagenet_jax.experiment.validate import validate_config
 
 Overrides = Mapping[str, Any] | Iterable[str] | None
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -28,6 +27,10 @@ def get(config_file: str, overrides: Overrides = None, validate: bool = True) ->
     config = load_config_file(config_file)
     config = apply_overrides(config, overrides)
     if validate:
+        # Imported here: experiment.validate imports this package (config.base), so importing it at the top made
+        # `import imagenet_jax.experiment.validate` fail when it was the first of the two to be imported.
+        from imagenet_jax.experiment.validate import validate_config
+
         validate_config(config)
     return config
 
