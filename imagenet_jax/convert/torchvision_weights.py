@@ -3,7 +3,8 @@
 Convolutions go OIHW -> HWIO (a depthwise (C, 1, kh, kw) kernel becomes (kh, kw, 1, C), flax's layout for
 feature_group_count=C), linear layers (out, in) -> (in, out), BatchNorm and LayerNorm weights -> `scale`; the first
 linear layer after a flatten is re-ordered from PyTorch's channel-major (C, H, W) to our NHWC (H, W, C) flattening.
-ConvNeXt's per-block `layer_scale` (C, 1, 1) becomes the block's `layer_scale` (C,).
+ConvNeXt's per-block `layer_scale` (C, 1, 1) becomes the block's `layer_scale` (C,). DenseNet's
+`features.denseblockB.denselayerL.X` becomes `denseblockB_denselayerL/X`, its `classifier` our `head`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_r
 VGG_LETTERS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"} | {f"vgg_{c}": c.upper() for c in "abcde"}
 VGG_LETTERS["vgg_a_lrn"] = "A"
 CONVNEXTS = ("convnext_tiny", "convnext_small", "convnext_base", "convnext_large")
+DENSENETS = ("densenet121", "densenet169", "densenet201")
 
 _ALEXNET_MODULES = {
     "features.0": "conv1",
@@ -106,6 +108,8 @@ def _module_mapping(
         return _googlenet_module, {"aux1.fc1": (128, 4, 4), "aux2.fc1": (128, 4, 4)}
     if name in CONVNEXTS:
         return _convnext_module, {}
+    if name in DENSENETS:
+        return _densenet_module, {}
     if name == "inception_v3":
         # Our names mirror torchvision's; only the classifiers are called `head`.
         return lambda module: tuple(re.sub(r"(^|\.)fc$", r"\1head", module).split(".")), {}
@@ -183,3 +187,19 @@ def _convnext_module(module: str) -> tuple[str, ...]:
         elif index > 0 and layer is None and position in (0, 1):  # LayerNorm2d, then the 2x2 stride-2 conv
             return (f"stage{index // 2 + 1}_downsample_{('norm', 'conv')[position]}",)
     raise ValueError(f"unexpected module {module!r} in a torchvision ConvNeXt state dict")
+
+
+def _densenet_module(module: str) -> tuple[str, ...]:
+    """torchvision's DenseNet `features.*` and `classifier` -> conv0/norm0, dense layers, transitions, norm5, head."""
+    if module == "classifier":
+        return ("head",)
+    match = re.fullmatch(r"features\.(conv0|norm0|norm5)", module)
+    if match:
+        return (match[1],)
+    match = re.fullmatch(r"features\.(denseblock\d+)\.(denselayer\d+)\.(norm1|conv1|norm2|conv2)", module)
+    if match:
+        return (f"{match[1]}_{match[2]}", match[3])
+    match = re.fullmatch(r"features\.(transition\d+)\.(norm|conv)", module)
+    if match:
+        return (match[1], match[2])
+    raise ValueError(f"unexpected module {module!r} in a torchvision DenseNet state dict")

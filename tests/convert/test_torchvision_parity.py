@@ -33,6 +33,10 @@ EVAL_CASES = [
     ("convnext_small", 64),
     ("convnext_base", 64),
     pytest.param("convnext_large", 64, marks=pytest.mark.slow),  # 3.6 GB peak memory (12 s here)
+    ("densenet121", 64),
+    ("densenet121", 224),
+    ("densenet169", 64),
+    ("densenet201", 64),
 ]
 
 
@@ -143,6 +147,31 @@ def test_convnext_of_another_size_is_rejected():
     np.testing.assert_array_equal(block["layer_scale"], state["features.1.0.layer_scale"].numpy().reshape(96))
     with pytest.raises(ValueError, match="do not fit convnext_small"):
         from_torchvision(state, "convnext_small")
+
+
+def test_densenet_train_mode_matches_torchvision():
+    reference = randomized_torchvision_model("densenet121")
+    variables = from_torchvision(reference.state_dict(), "densenet121")
+    images = random_images(64, seed=4, batch=4)  # the last block's BatchNorms see 2x2 maps of 4 images
+    expected = torch_forward(reference, images, train=True).numpy()
+    actual = flax_forward("densenet121", variables, images, train=True)
+    check_and_record("torchvision", "densenet121", "64 px, batch 4, train (batch stats)", actual, expected,
+                     TRAIN_MODE_TOLERANCE)
+
+
+def test_densenet_of_another_depth_is_rejected():
+    state = randomized_torchvision_model("densenet121").state_dict()
+    variables = from_torchvision(state, "densenet121")
+    layer = variables["params"]["denseblock3_denselayer24"]
+    assert layer["conv1"]["kernel"].shape == (1, 1, 256 + 23 * 32, 128)  # bn_size x growth rate
+    assert layer["conv2"]["kernel"].shape == (3, 3, 128, 32)
+    np.testing.assert_array_equal(variables["batch_stats"]["transition2"]["norm"]["var"],
+                                  state["features.transition2.norm.running_var"].numpy())
+    assert variables["params"]["head"]["kernel"].shape == (1024, 1000)
+    with pytest.raises(ValueError, match="do not fit densenet169"):
+        from_torchvision(state, "densenet169")
+    with pytest.raises(ValueError, match="unexpected module 'features.denseblock1.denselayer1.conv3'"):
+        from_torchvision({"features.denseblock1.denselayer1.conv3.weight": np.zeros((1, 1, 1, 1))}, "densenet121")
 
 
 def test_unknown_model_is_rejected():

@@ -37,6 +37,9 @@ TORCHVISION = {
     "convnext_small": (50_223_688, 8.684),
     "convnext_base": (88_591_464, 15.355),
     "convnext_large": (197_767_336, 34.361),
+    "densenet121": (7_978_856, 2.834),
+    "densenet169": (14_149_480, 3.36),
+    "densenet201": (20_013_928, 4.291),
 }
 # The VGG paper's configurations: A, B, D, E are torchvision's vgg11/13/16/19 (LRN has no parameters); C adds
 # three 1x1 layers to B: 256*256+256 + 2*(512*512+512) parameters and 56^2*256^2 + (28^2 + 14^2)*512^2 MACs.
