@@ -5,6 +5,7 @@ feature_group_count=C), linear layers (out, in) -> (in, out), BatchNorm and Laye
 linear layer after a flatten is re-ordered from PyTorch's channel-major (C, H, W) to our NHWC (H, W, C) flattening.
 ConvNeXt's per-block `layer_scale` (C, 1, 1) becomes the block's `layer_scale` (C,). DenseNet's
 `features.denseblockB.denselayerL.X` becomes `denseblockB_denselayerL/X`, its `classifier` our `head`.
+MobileNetV2/V3's `features.I` block entries become `blockI/{expand,depthwise,project}_{conv,bn}` and `blockI/se`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from imagenet_jax.convert.tree import Variables, check_matches_model, put, to_numpy
+from imagenet_jax.models.mobilenet import ARCHITECTURES as MOBILENETS
+from imagenet_jax.models.mobilenet import torchvision_block_layers
 from imagenet_jax.models.vgg import CONFIGURATIONS
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d")
@@ -110,6 +113,8 @@ def _module_mapping(
         return _convnext_module, {}
     if name in DENSENETS:
         return _densenet_module, {}
+    if name in MOBILENETS:
+        return _mobilenet_module(name), {}
     if name == "inception_v3":
         # Our names mirror torchvision's; only the classifiers are called `head`.
         return lambda module: tuple(re.sub(r"(^|\.)fc$", r"\1head", module).split(".")), {}
@@ -203,3 +208,32 @@ def _densenet_module(module: str) -> tuple[str, ...]:
     if match:
         return (match[1], match[2])
     raise ValueError(f"unexpected module {module!r} in a torchvision DenseNet state dict")
+
+
+def _mobilenet_module(name: str) -> Callable[[str], tuple[str, ...]]:
+    """torchvision's MobileNetV2/V3 `features.*` and `classifier.*` -> stem, blockI's layers, last conv, heads."""
+    architecture = MOBILENETS[name]
+    last = len(architecture.blocks) + 1
+    fixed = {"features.0.0": ("stem_conv",), "features.0.1": ("stem_bn",), f"features.{last}.0": ("last_conv",),
+             f"features.{last}.1": ("last_bn",)}
+    if architecture.v2:
+        fixed["classifier.1"] = ("head",)
+    else:
+        fixed |= {"classifier.0": ("pre_head",), "classifier.3": ("head",)}
+    block_layers = [torchvision_block_layers(block, architecture.v2) for block in architecture.blocks]
+
+    def rename(module: str) -> tuple[str, ...]:
+        if module in fixed:
+            return fixed[module]
+        match = re.fullmatch(r"features\.(\d+)\.(?:conv|block)\.(\d+)(?:\.(\d+|fc1|fc2))?", module)
+        if match and 1 <= int(match[1]) < last and int(match[2]) < len(block_layers[int(match[1]) - 1]):
+            layer, part = block_layers[int(match[1]) - 1][int(match[2])], match[3]
+            if layer == "se" and part in ("fc1", "fc2"):
+                return (f"block{match[1]}", "se", part)
+            if layer in ("expand", "depthwise", "project") and part in ("0", "1"):
+                return (f"block{match[1]}", f"{layer}_{('conv', 'bn')[int(part)]}")
+            if layer in ("project_conv", "project_bn") and part is None:
+                return (f"block{match[1]}", layer)
+        raise ValueError(f"unexpected module {module!r} in a torchvision {name} state dict")
+
+    return rename

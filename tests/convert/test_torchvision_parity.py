@@ -37,6 +37,11 @@ EVAL_CASES = [
     ("densenet121", 224),
     ("densenet169", 64),
     ("densenet201", 64),
+    ("mobilenet_v2", 64),
+    ("mobilenet_v2", 224),
+    ("mobilenet_v3_large", 64),
+    ("mobilenet_v3_large", 224),
+    ("mobilenet_v3_small", 64),
 ]
 
 
@@ -172,6 +177,37 @@ def test_densenet_of_another_depth_is_rejected():
         from_torchvision(state, "densenet169")
     with pytest.raises(ValueError, match="unexpected module 'features.denseblock1.denselayer1.conv3'"):
         from_torchvision({"features.denseblock1.denselayer1.conv3.weight": np.zeros((1, 1, 1, 1))}, "densenet121")
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_large"])
+def test_mobilenet_train_mode_matches_torchvision(name):
+    reference = randomized_torchvision_model(name, dropout=0.0)
+    variables = from_torchvision(reference.state_dict(), name)
+    images = random_images(64, seed=5, batch=4)  # the last blocks' BatchNorms see 2x2 maps of 4 images
+    expected = torch_forward(reference, images, train=True).numpy()
+    actual = flax_forward(name, variables, images, train=True, dropout_rate=0.0)
+    check_and_record("torchvision", name, "64 px, batch 4, train (batch stats)", actual, expected,
+                     TRAIN_MODE_TOLERANCE)
+
+
+def test_mobilenet_layers_are_mapped_and_another_variant_is_rejected():
+    state = randomized_torchvision_model("mobilenet_v3_small").state_dict()
+    variables = from_torchvision(state, "mobilenet_v3_small")
+    block = variables["params"]["block1"]  # no expansion (16 -> 16), squeeze-excitation to 8 channels
+    assert sorted(block) == ["depthwise_bn", "depthwise_conv", "project_bn", "project_conv", "se"]
+    assert block["depthwise_conv"]["kernel"].shape == (3, 3, 1, 16)
+    assert block["se"]["fc1"]["kernel"].shape == (1, 1, 16, 8)
+    np.testing.assert_array_equal(block["se"]["fc2"]["bias"], state["features.1.block.1.fc2.bias"].numpy())
+    np.testing.assert_array_equal(variables["batch_stats"]["block4"]["expand_bn"]["var"],
+                                  state["features.4.block.0.1.running_var"].numpy())
+    assert variables["params"]["pre_head"]["kernel"].shape == (576, 1024)
+    with pytest.raises(ValueError, match="do not fit mobilenet_v3_large|unexpected module"):
+        from_torchvision(state, "mobilenet_v3_large")
+    with pytest.raises(ValueError, match="unexpected module 'features.1.conv.3'"):
+        from_torchvision({"features.1.conv.3.weight": np.zeros((1, 1, 1, 1))}, "mobilenet_v2")
+    v2 = from_torchvision(randomized_torchvision_model("mobilenet_v2").state_dict(), "mobilenet_v2")
+    assert "expand_conv" not in v2["params"]["block1"] and "expand_conv" in v2["params"]["block2"]
+    assert v2["params"]["head"]["kernel"].shape == (1280, 1000)
 
 
 def test_unknown_model_is_rejected():

@@ -40,6 +40,9 @@ TORCHVISION = {
     "densenet121": (7_978_856, 2.834),
     "densenet169": (14_149_480, 3.36),
     "densenet201": (20_013_928, 4.291),
+    "mobilenet_v2": (3_504_872, 0.301),
+    "mobilenet_v3_large": (5_483_032, 0.217),
+    "mobilenet_v3_small": (2_542_856, 0.057),
 }
 # The VGG paper's configurations: A, B, D, E are torchvision's vgg11/13/16/19 (LRN has no parameters); C adds
 # three 1x1 layers to B: 256*256+256 + 2*(512*512+512) parameters and 56^2*256^2 + (28^2 + 14^2)*512^2 MACs.

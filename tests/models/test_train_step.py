@@ -15,7 +15,7 @@ from imagenet_jax.models import accounting
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 # Minutes in total on two cores; `-m "not slow"` skips them.
 HEAVY = {"resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d", "convnext_small", "convnext_base",
-         "convnext_large", "densenet121", "densenet169", "densenet201"} | {
+         "convnext_large", "densenet121", "densenet169", "densenet201", "mobilenet_v2", "mobilenet_v3_large"} | {
     name for name in models.names() if name.startswith("vgg") and name not in ("vgg11_bn", "vgg_a_lrn")
 }
 NUM_CLASSES = 10
