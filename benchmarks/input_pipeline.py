@@ -45,7 +45,7 @@ import subprocess
 import sys
 import time
 
-from machine import cpu_name
+from imagenet_jax.parallel.cpu_devices import cpu_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIPELINES = ("flax_baseline", "flax_like", "ours", "ours_full_decode", "flax_original", "ours_antialias")
@@ -280,7 +280,7 @@ def main() -> None:
     report = {
         "benchmark": "input_pipeline", "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
-        "machine": {"cpu": cpu_name(), "cores": all_cores, "platform": platform.platform(),
+        "machine": {"cpu": cpu_model(), "cores": all_cores, "platform": platform.platform(),
                     "python": platform.python_version()},
         "settings": {key: getattr(args, key) for key in (
             "dataset", "data_dir", "reencoded_data_dir", "split", "image_size", "batch_size", "batches",

@@ -32,8 +32,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from machine import cpu_name  # noqa: E402
 from vs_pytorch import _BasicBlock, torch_default_model  # noqa: E402
+
+from imagenet_jax.parallel.cpu_devices import cpu_model  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IDX_DIR = "/usr/share/datasets/fashion-mnist"
@@ -163,7 +164,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     report = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "host": platform.node(),
-              "cpu": cpu_name(),
+              "cpu": cpu_model(),
               "cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
               "target": args.target, "load_before": os.getloadavg()[0], "runs": []}
     if not args.skip_ours:

@@ -103,14 +103,7 @@ class DenseNet(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         conv = functools.partial(nn.Conv, use_bias=False, padding="VALID", kernel_init=CONV_INIT, dtype=self.dtype,
                                  conv_general_dilated=conv_lowering.conv_general_dilated)  # fast small maps on CPU
-        norm = functools.partial(
-            functools.partial(ghost_batch_norm.BatchNorm, group_size=self.bn_group_size)
-            if self.bn_group_size else nn.BatchNorm,
-            use_running_average=not train,
-            momentum=self.bn_momentum,
-            epsilon=self.bn_epsilon,
-            dtype=self.dtype,
-        )
+        norm = ghost_batch_norm.batch_norm(train, self.bn_momentum, self.bn_epsilon, self.dtype, self.bn_group_size)
         height, width = x.shape[1:3]
         x = x.astype(self.dtype)
         x = conv(self.num_init_features, (7, 7), (2, 2), padding=symmetric_padding(7), name="conv0")(x)

@@ -6,6 +6,8 @@ statistics are named as in flax's BatchNorm (scale, bias; mean, var), so weights
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -54,3 +56,10 @@ class GhostBatchNorm(nn.Module):
 
 class BatchNorm(GhostBatchNorm):
     """GhostBatchNorm under flax's class name, so auto-named modules (BatchNorm_0, ...) keep their checkpoint paths."""
+
+
+def batch_norm(train: bool, momentum: float, epsilon: float, dtype: Any,
+               group_size: int = 0) -> Callable[..., nn.Module]:
+    """The zoo's BatchNorm factory: flax's, or ghost BatchNorm over `group_size` examples (config.bn_group_size)."""
+    module = functools.partial(BatchNorm, group_size=group_size) if group_size else nn.BatchNorm
+    return functools.partial(module, use_running_average=not train, momentum=momentum, epsilon=epsilon, dtype=dtype)

@@ -212,14 +212,7 @@ class MobileNet(nn.Module):
         activation = relu6 if self.architecture.v2 else hard_swish
         conv = functools.partial(nn.Conv, use_bias=False, padding="VALID", kernel_init=CONV_INIT, dtype=self.dtype,
                                  conv_general_dilated=conv_lowering.conv_general_dilated)  # fast small maps on CPU
-        norm = functools.partial(
-            functools.partial(ghost_batch_norm.BatchNorm, group_size=self.bn_group_size)
-            if self.bn_group_size else nn.BatchNorm,
-            use_running_average=not train,
-            momentum=self.bn_momentum,
-            epsilon=self.bn_epsilon,
-            dtype=self.dtype,
-        )
+        norm = ghost_batch_norm.batch_norm(train, self.bn_momentum, self.bn_epsilon, self.dtype, self.bn_group_size)
         x = x.astype(self.dtype)
         x = conv(stem_channels, (3, 3), (2, 2), padding=((1, 1), (1, 1)), name="stem_conv")(x)
         x = activation(norm(name="stem_bn")(x))

@@ -232,14 +232,7 @@ class ResNet(nn.Module):
         conv = functools.partial(nn.Conv, use_bias=self.conv_bias, dtype=self.dtype,
                                  kernel_init=CONV_INITS[self.conv_init],
                                  conv_general_dilated=conv_lowering.conv_general_dilated)  # fast small maps on CPU
-        norm = functools.partial(
-            functools.partial(ghost_batch_norm.BatchNorm, group_size=self.bn_group_size)
-            if self.bn_group_size else nn.BatchNorm,
-            use_running_average=not train,
-            momentum=self.bn_momentum,
-            epsilon=self.bn_epsilon,
-            dtype=self.dtype,
-        )
+        norm = ghost_batch_norm.batch_norm(train, self.bn_momentum, self.bn_epsilon, self.dtype, self.bn_group_size)
         preact = self.version == "v2"
 
         x = x.astype(self.dtype)

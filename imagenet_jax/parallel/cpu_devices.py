@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,3 +72,15 @@ def apply(config: ml_collections.ConfigDict, *, multi_process: bool = False,
     if count > 1:
         logging.info("CPU: %d host devices (config.cpu_devices=%d, %d cores)", count, config.cpu_devices, cores())
     return count
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() where there is none), for benchmark records."""
+    try:
+        with open("/proc/cpuinfo") as stream:
+            for line in stream:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()

@@ -19,6 +19,8 @@ from importlib import metadata
 
 import numpy as np
 
+from imagenet_jax.parallel import cpu_devices
+
 LOG_VARIABLE = "IMAGENET_JAX_PARITY_LOG"
 TOLERANCE = 1e-4
 # Training-mode BatchNorm normalises by statistics of a few values (the last auxiliary-head layers see one per
@@ -131,15 +133,8 @@ def update_report(markdown_path: str, log_path: str, command: str = "make test-p
 
 
 def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as stream:
-            for line in stream:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "an unknown CPU"
+    """The CPU's model name (imagenet_jax.parallel.cpu_devices.cpu_model), or "an unknown CPU"."""
+    return cpu_devices.cpu_model() or "an unknown CPU"
 
 
 def _version(distribution: str) -> str:
